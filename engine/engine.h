@@ -1,0 +1,63 @@
+// The engine's public surface: load a rule bundle, evaluate one request,
+// run the bundle's own tests. No gRPC and no I/O beyond reading a bundle.
+//
+// A Bundle is compiled once, immutable, and shared by pointer: any number of
+// threads may evaluate against it at once; a reload builds a new one beside
+// the old and swaps the pointer.
+#ifndef STEPWISE_ENGINE_ENGINE_H_
+#define STEPWISE_ENGINE_ENGINE_H_
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/bundle.h"
+#include "engine/diagnostic.h"
+#include "engine/options.h"
+#include "stepwise/v1/decision.pb.h"
+
+namespace stepwise::engine {
+
+// One thing wrong with a request: the field path
+// ("assessments[0].items.item4") and a plain-words reason
+// ("4 is outside 0..3 for phq9").
+struct FieldViolation {
+  std::string field;
+  std::string description;
+};
+
+struct EvaluateOptions {
+  // Fill Decision.trace with every rule's outcome and explanation.
+  bool explain = false;
+};
+
+struct EvaluationResult {
+  // Non-empty: the request is bad input; nothing was evaluated and
+  // `decision` is unset.
+  std::vector<FieldViolation> violations;
+  // Everything but decision_id, evaluated_at and audit_seq, which belong to
+  // whoever records the decision.
+  v1::Decision decision;
+
+  bool ok() const { return violations.empty(); }
+};
+
+// Validates `request`, derives its facts (as of request.as_of, or
+// `received_at` when the request has none) and evaluates every rule.
+EvaluationResult Evaluate(const Bundle& bundle,
+                          const v1::EvaluateRequest& request,
+                          absl::Time received_at,
+                          const EvaluateOptions& options = {});
+
+// Validation alone (the first step of Evaluate).
+std::vector<FieldViolation> ValidateRequest(const Bundle& bundle,
+                                            const v1::EvaluateRequest& request,
+                                            absl::Time received_at);
+
+}  // namespace stepwise::engine
+
+#endif  // STEPWISE_ENGINE_ENGINE_H_
