@@ -58,6 +58,26 @@ std::vector<FieldViolation> ValidateRequest(const Bundle& bundle,
                                             const v1::EvaluateRequest& request,
                                             absl::Time received_at);
 
+// The result of evaluating one free-standing expression over a request's
+// facts (`stepwise expr`, for rule authors).
+struct ExpressionResult {
+  // Parse and type errors: 1-based positions inside the expression text.
+  std::vector<expr::Issue> issues;
+  // Bad request (when a request was given).
+  std::vector<FieldViolation> violations;
+  // When both are empty: the type and either a value rendered as JSON, or
+  // why there is none (an absent fact, an evaluation error).
+  std::string type;
+  std::string json_value;
+  std::string error;
+};
+
+// Compiles `text` against the bundle's facts and defines and evaluates it
+// over `request`'s facts; with no request, every fact is absent.
+ExpressionResult EvaluateExpression(const Bundle& bundle, std::string_view text,
+                                    const v1::EvaluateRequest* request,
+                                    absl::Time received_at);
+
 }  // namespace stepwise::engine
 
 #endif  // STEPWISE_ENGINE_ENGINE_H_

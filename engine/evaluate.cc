@@ -1,0 +1,289 @@
+// Evaluation: validate the request, derive its facts once, evaluate every
+// rule, combine the matched actions (default-ruleset.md "Actions and how they
+// combine") and explain the rules that are reported.
+#include <algorithm>
+#include <cmath>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/compiled_bundle.h"
+#include "engine/engine.h"
+#include "engine/facts.h"
+
+namespace stepwise::engine {
+namespace {
+
+using expr::Value;
+
+// Most to least severe: URGENT_SAFETY > REFER > STEP_UP > STAY > STEP_DOWN.
+int Severity(v1::Action action) {
+  switch (action) {
+    case v1::URGENT_SAFETY: return 5;
+    case v1::REFER: return 4;
+    case v1::STEP_UP: return 3;
+    case v1::STAY: return 2;
+    case v1::STEP_DOWN: return 1;
+    default: return 0;
+  }
+}
+
+// The step a matched rule argues for (0 for STAY / URGENT_SAFETY).
+int RuleTarget(const CompiledRule& rule, int current) {
+  if (rule.to_step.current) return current;
+  if (rule.to_step.step != 0) return rule.to_step.step;
+  switch (rule.action) {
+    case v1::STEP_UP: return current + 1;
+    case v1::STEP_DOWN: return current - 1;
+    case v1::REFER: return current;
+    default: return 0;
+  }
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  ts->set_seconds(seconds);
+  ts->set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
+}
+
+void FillMatched(const CompiledRule& rule, int current, const Value* slots,
+                 v1::MatchedRule* out) {
+  out->set_rule_id(rule.id);
+  out->set_title(rule.title);
+  out->set_action(rule.action);
+  out->set_rationale(rule.rationale);
+  out->set_follow_up(rule.follow_up);
+  out->set_source(rule.source);
+  const int target = RuleTarget(rule, current);
+  if (target != 0) out->set_target_step(target);
+  if (!rule.refer_to.empty()) out->set_refer_to(rule.refer_to);
+  expr::Explanation explanation;
+  rule.when->Explain(slots, &explanation);
+  out->set_explanation(std::move(explanation.text));
+}
+
+}  // namespace
+
+std::vector<FieldViolation> ValidateRequest(const Bundle& bundle,
+                                            const v1::EvaluateRequest& request,
+                                            absl::Time received_at) {
+  std::vector<FieldViolation> violations;
+  std::vector<std::string> warnings;
+  FactTable facts(bundle.compiled());
+  DeriveFacts(bundle.compiled(), request, ResolveAsOf(request, received_at), &facts,
+              &violations, &warnings);
+  return violations;
+}
+
+EvaluationResult Evaluate(const Bundle& bundle, const v1::EvaluateRequest& request,
+                          absl::Time received_at, const EvaluateOptions& options) {
+  const CompiledBundle& b = bundle.compiled();
+  EvaluationResult result;
+  std::vector<std::string> warnings;
+  const absl::Time as_of = ResolveAsOf(request, received_at);
+  FactTable facts(b);
+  if (!DeriveFacts(b, request, as_of, &facts, &result.violations, &warnings)) {
+    return result;
+  }
+  const Value* slots = facts.slots();
+  const int current = request.current_step();
+
+  absl::InlinedVector<uint32_t, 16> matched;
+  absl::InlinedVector<uint32_t, 16> undecided;
+  for (uint32_t i = 0; i < b.rules.size(); ++i) {
+    const Value v = b.rules[i].when->Evaluate(slots);
+    if (v.is_true()) {
+      matched.push_back(i);
+    } else if (v.undecided()) {
+      undecided.push_back(i);
+    }
+  }
+
+  v1::Decision& d = result.decision;
+  v1::Action winner = v1::ACTION_UNSPECIFIED;
+  for (uint32_t i : matched) {
+    if (Severity(b.rules[i].action) > Severity(winner)) winner = b.rules[i].action;
+  }
+
+  int step = current;
+  if (matched.empty()) {
+    winner = b.default_outcome.action;
+    v1::MatchedRule* def = d.mutable_default_rule();
+    def->set_rule_id("default");
+    def->set_title("No rule matched");
+    def->set_action(winner);
+    def->set_rationale(b.default_outcome.rationale);
+    def->set_follow_up(b.default_outcome.follow_up);
+    def->set_source(b.default_outcome.source);
+    def->set_explanation("no rule matched");
+  } else if (winner == v1::REFER || winner == v1::STEP_UP || winner == v1::STEP_DOWN) {
+    int target = 0;
+    for (uint32_t i : matched) {
+      if (b.rules[i].action == winner) target = std::max(target, RuleTarget(b.rules[i], current));
+    }
+    if (winner == v1::REFER) {
+      step = target;
+    } else if (winner == v1::STEP_UP) {
+      target = std::min(target, b.max_step);
+      if (target <= current) {
+        warnings.push_back(absl::StrCat(
+            "STEP_UP capped: the patient is at step ", current,
+            current == b.max_step ? ", the highest step" : ", at or above the rule's target",
+            "; recommending STAY"));
+        winner = v1::STAY;
+      } else {
+        step = target;
+      }
+    } else {
+      target = std::max(target, 1);
+      if (target >= current) {
+        warnings.push_back(absl::StrCat(
+            "STEP_DOWN capped: the patient is at step ", current,
+            current == 1 ? ", the lowest step" : ", at or below the rule's target",
+            "; recommending STAY"));
+        winner = v1::STAY;
+      } else {
+        step = target;
+      }
+    }
+  }
+  d.set_action(winner);
+  d.set_recommended_step(step);
+
+  std::vector<std::string> refer_to;
+  for (uint32_t i : matched) {
+    const CompiledRule& rule = b.rules[i];
+    if (rule.action == v1::REFER) refer_to.push_back(rule.refer_to);
+    FillMatched(rule, current, slots, d.add_matched_rules());
+  }
+  std::sort(refer_to.begin(), refer_to.end());
+  refer_to.erase(std::unique(refer_to.begin(), refer_to.end()), refer_to.end());
+  for (std::string& target : refer_to) d.add_refer_to(std::move(target));
+
+  for (uint32_t i : undecided) {
+    const CompiledRule& rule = b.rules[i];
+    expr::Explanation explanation;
+    rule.when->Explain(slots, &explanation);
+    v1::UnevaluatedRule* u = d.add_unevaluated_rules();
+    u->set_rule_id(rule.id);
+    u->set_title(rule.title);
+    for (std::string& fact : explanation.missing_facts) u->add_missing_facts(std::move(fact));
+    for (std::string& error : explanation.errors) u->add_missing_facts(std::move(error));
+    u->set_explanation(std::move(explanation.text));
+  }
+
+  for (std::string& warning : warnings) d.add_warnings(std::move(warning));
+  *d.mutable_ruleset() = bundle.ref();
+  SetTimestamp(as_of, d.mutable_as_of());
+
+  if (options.explain) {
+    size_t next_matched = 0;
+    size_t next_undecided = 0;
+    for (uint32_t i = 0; i < b.rules.size(); ++i) {
+      v1::RuleTrace* trace = d.add_trace();
+      trace->set_rule_id(b.rules[i].id);
+      if (next_matched < matched.size() && matched[next_matched] == i) {
+        trace->set_outcome(v1::RuleTrace::MATCHED);
+        ++next_matched;
+      } else if (next_undecided < undecided.size() && undecided[next_undecided] == i) {
+        trace->set_outcome(v1::RuleTrace::UNDECIDED);
+        ++next_undecided;
+      } else {
+        trace->set_outcome(v1::RuleTrace::NOT_MATCHED);
+      }
+      expr::Explanation explanation;
+      b.rules[i].when->Explain(slots, &explanation);
+      trace->set_explanation(std::move(explanation.text));
+    }
+  }
+  return result;
+}
+
+}  // namespace stepwise::engine
+
+namespace stepwise::engine {
+namespace {
+
+std::string TypeName(const expr::Type& type) {
+  switch (type.kind) {
+    case expr::Kind::kBool: return "bool";
+    case expr::Kind::kInt: return "int";
+    case expr::Kind::kDouble: return "double";
+    case expr::Kind::kString: return "string";
+    case expr::Kind::kList: return "list";
+  }
+  return "unknown";
+}
+
+// JSON for a decided value: numbers and bools as themselves (non-finite
+// doubles as the strings protobuf's JSON mapping uses), strings quoted.
+std::string JsonValue(const Value& v) {
+  switch (v.tag) {
+    case expr::Tag::kBool: return v.b ? "true" : "false";
+    case expr::Tag::kInt: return absl::StrCat(v.i);
+    case expr::Tag::kDouble:
+      if (std::isnan(v.d)) return "\"NaN\"";
+      if (std::isinf(v.d)) return v.d > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+      return expr::FormatValue(v);
+    case expr::Tag::kString: return expr::FormatValue(v);
+    case expr::Tag::kList: {
+      std::string out = "[";
+      for (uint32_t i = 0; i < v.aux; ++i) {
+        if (i > 0) out += ", ";
+        out += JsonValue(v.elems[i]);
+      }
+      return out + "]";
+    }
+    default: return "null";
+  }
+}
+
+}  // namespace
+
+ExpressionResult EvaluateExpression(const Bundle& bundle, std::string_view text,
+                                    const v1::EvaluateRequest* request,
+                                    absl::Time received_at) {
+  const CompiledBundle& b = bundle.compiled();
+  ExpressionResult result;
+  expr::CompileOptions options;
+  options.defines = &b.defines;
+  options.limits = b.options.expr_limits;
+  absl::StatusOr<expr::CompileResult> compiled = expr::Compile(text, b.decls, options);
+  if (!compiled.ok()) {
+    result.issues.push_back(expr::Issue{1, 1, std::string(compiled.status().message())});
+    return result;
+  }
+  if (!compiled->issues.empty()) {
+    result.issues = std::move(compiled->issues);
+    return result;
+  }
+  FactTable facts(b);
+  if (request != nullptr) {
+    std::vector<std::string> warnings;
+    if (!DeriveFacts(b, *request, ResolveAsOf(*request, received_at), &facts,
+                     &result.violations, &warnings)) {
+      return result;
+    }
+  } else {
+    facts.Reset(b);
+  }
+  result.type = TypeName(compiled->program->type());
+  expr::Explanation explanation;
+  const Value v = compiled->program->Explain(facts.slots(), &explanation);
+  if (v.tag == expr::Tag::kAbsent) {
+    result.error = explanation.missing_facts.empty()
+                       ? "no value: a fact it needs is absent"
+                       : absl::StrCat("no value: absent ",
+                                      absl::StrJoin(explanation.missing_facts, ", "));
+  } else if (v.tag == expr::Tag::kError) {
+    result.error = explanation.errors.empty()
+                       ? std::string(expr::ErrorCodeName(static_cast<expr::ErrorCode>(v.aux)))
+                       : absl::StrJoin(explanation.errors, ", ");
+  } else {
+    result.json_value = JsonValue(v);
+  }
+  return result;
+}
+
+}  // namespace stepwise::engine

@@ -1,0 +1,199 @@
+#include "engine/instrument.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/engine.h"
+
+namespace stepwise::engine {
+
+int InstrumentDef::ItemIndex(std::string_view name) const {
+  for (size_t i = 0; i < item_names.size(); ++i) {
+    if (item_names[i] == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const Band* InstrumentDef::BandFor(int total) const {
+  for (const Band& band : bands) {
+    if (total >= band.min && total <= band.max) return &band;
+  }
+  return nullptr;
+}
+
+std::string InstrumentDef::DescribeItems() const {
+  if (item_names.empty()) return "none";
+  bool numbered = true;
+  for (size_t i = 0; i < item_names.size(); ++i) {
+    if (item_names[i] != absl::StrCat("item", i + 1)) numbered = false;
+  }
+  if (numbered) return absl::StrCat("item1..item", item_names.size());
+  return absl::StrJoin(item_names, ", ");
+}
+
+namespace {
+
+// round-half-up(sum * n / answered) in integer arithmetic; all non-negative.
+int ProrateHalfUp(int64_t sum, int64_t n, int64_t answered) {
+  return static_cast<int>((2 * sum * n + answered) / (2 * answered));
+}
+
+}  // namespace
+
+ScoredAdministration ScoreAdministration(const InstrumentDef& def,
+                                         const v1::Assessment& assessment,
+                                         int index,
+                                         std::vector<FieldViolation>* violations,
+                                         std::vector<std::string>* warnings) {
+  ScoredAdministration scored;
+  scored.def = &def;
+  scored.request_index = index;
+  scored.at_seconds = assessment.administered_at().seconds();
+  scored.at_nanos = assessment.administered_at().nanos();
+  scored.items.assign(def.item_names.size(), kMissingItem);
+
+  const std::string prefix = absl::StrCat("assessments[", index, "]");
+  const size_t violations_before = violations->size();
+
+  for (const auto& [name, value] : assessment.items()) {
+    const int idx = def.ItemIndex(name);
+    if (idx < 0) {
+      violations->push_back(
+          {absl::StrCat(prefix, ".items.", name),
+           absl::StrCat("'", name, "' is not an item of ", def.id,
+                        " (its items are ", def.DescribeItems(), ")")});
+      continue;
+    }
+    if (value < def.item_min[idx] || value > def.item_max[idx]) {
+      violations->push_back(
+          {absl::StrCat(prefix, ".items.", name),
+           absl::StrCat(value, " is outside ", def.item_min[idx], "..",
+                        def.item_max[idx], " for ", def.id)});
+      continue;
+    }
+    scored.items[idx] = value;
+  }
+  // Protobuf maps iterate in no fixed order: keep messages deterministic.
+  std::sort(violations->begin() + violations_before, violations->end(),
+            [](const FieldViolation& a, const FieldViolation& b) {
+              return a.field < b.field;
+            });
+
+  const bool has_items = assessment.items_size() > 0;
+  const bool has_given_total = assessment.has_total();
+  if (!has_items && !has_given_total) {
+    violations->push_back(
+        {prefix, absl::StrCat("a ", def.id,
+                              " administration needs its items or a total")});
+    return scored;
+  }
+  if (has_given_total && !def.has_total) {
+    violations->push_back(
+        {absl::StrCat(prefix, ".total"),
+         absl::StrCat(def.id, " has no total; send its items")});
+    return scored;
+  }
+  if (!has_items && !def.has_total) {
+    violations->push_back({absl::StrCat(prefix, ".items"),
+                           absl::StrCat(def.id, " needs its items")});
+    return scored;
+  }
+  const int given = assessment.total();
+  if (has_given_total && (given < def.total_min || given > def.total_max)) {
+    violations->push_back({absl::StrCat(prefix, ".total"),
+                           absl::StrCat(given, " is outside ", def.total_min,
+                                        "..", def.total_max, " for ", def.id)});
+    return scored;
+  }
+  if (!has_items) {
+    scored.total = given;  // a total without items: the items stay absent
+    return scored;
+  }
+  if (violations->size() != violations_before) return scored;
+
+  for (const SkipRule& rule : def.skip_logic) {
+    if (scored.items[rule.if_item] != rule.equals) continue;
+    for (int skipped : rule.skipped) {
+      if (scored.items[skipped] == kMissingItem) scored.items[skipped] = rule.value;
+    }
+  }
+
+  int64_t sum = 0;
+  int answered = 0;
+  int missing_max_sum = 0;
+  std::vector<std::string> missing_names;
+  for (int i = 0; i < def.item_count(); ++i) {
+    if (scored.items[i] == kMissingItem) {
+      missing_names.push_back(def.item_names[i]);
+      missing_max_sum += def.item_max[i];
+    } else {
+      sum += scored.items[i];
+      ++answered;
+    }
+  }
+  const int missing = def.item_count() - answered;
+
+  std::optional<int> computed;
+  if (missing == 0) {
+    computed = static_cast<int>(sum);
+  } else if (missing <= def.max_missing && answered > 0) {
+    if (def.proration) {
+      computed = ProrateHalfUp(sum, def.item_count(), answered);
+      warnings->push_back(absl::StrCat(
+          def.id, " (", prefix, "): ", missing, " item",
+          missing == 1 ? "" : "s", " missing (", absl::StrJoin(missing_names, ", "),
+          "); total prorated to ", *computed, " from ", sum, " over ", answered,
+          " of ", def.item_count(), " items, rounded half up; missing items stay absent"));
+    } else {
+      computed = static_cast<int>(sum);
+    }
+  } else if (def.beyond_max == BeyondMax::kReject) {
+    for (const std::string& name : missing_names) {
+      violations->push_back(
+          {absl::StrCat(prefix, ".items.", name),
+           absl::StrCat("missing: every ", def.id,
+                        " item must be answered (an incomplete screen is never "
+                        "guessed at)")});
+    }
+    return scored;
+  } else if (!has_given_total) {
+    warnings->push_back(absl::StrCat(
+        def.id, " (", prefix, "): ", missing, " of ", def.item_count(),
+        " items missing (", absl::StrJoin(missing_names, ", "), "), more than the ",
+        def.max_missing, " allowed: no total; the answered items still count"));
+  }
+
+  if (!def.has_total) return scored;
+  if (has_given_total) {
+    if (computed.has_value()) {
+      if (given != *computed) {
+        violations->push_back(
+            {absl::StrCat(prefix, ".total"),
+             missing == 0
+                 ? absl::StrCat("total ", given, " disagrees with the items (sum ",
+                                *computed, ")")
+                 : absl::StrCat("total ", given,
+                                " disagrees with the items (prorated total ",
+                                *computed, ")")});
+        return scored;
+      }
+    } else {
+      const int64_t lo = sum;
+      const int64_t hi = sum + missing_max_sum;
+      if (given < lo || given > hi) {
+        violations->push_back(
+            {absl::StrCat(prefix, ".total"),
+             absl::StrCat("total ", given, " disagrees with the items: with ",
+                          missing, " missing it must lie in ", lo, "..", hi)});
+        return scored;
+      }
+    }
+    scored.total = given;
+  } else {
+    scored.total = computed;
+  }
+  return scored;
+}
+
+}  // namespace stepwise::engine
