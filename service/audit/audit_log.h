@@ -13,8 +13,9 @@
 // every later one) with UNAVAILABLE; healthy() turns false and stays false.
 // The bytes on disk stay a verifiable prefix of the chain.
 //
-// Thread-safety: Append, healthy and stats may be called from any thread.
-// Lock order: mu_ only (the writer never calls out while holding it).
+// Thread-safety: every member may be called from any thread. The
+// implementation holds one mutex and never calls out (callbacks, file
+// system) while holding it.
 #ifndef STEPWISE_SERVICE_AUDIT_AUDIT_LOG_H_
 #define STEPWISE_SERVICE_AUDIT_AUDIT_LOG_H_
 
@@ -22,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -37,36 +39,58 @@ struct AuditLogOptions {
   uint64_t segment_bytes = 64ull << 20;
   // Most records in one group commit. Default: 4096.
   size_t max_batch = 4096;
-  // File system to write through; default: the real one.
+  // File system to write through; not owned. Default: DefaultFileSystem().
   FileSystem* fs = nullptr;
-  // Clock for record times; default: absl::Now.
+  // Clock for record times. Default: absl::Now.
   std::function<absl::Time()> now;
 };
 
+// A distribution in Prometheus' histogram shape, for metrics.
+struct Histogram {
+  // Upper bounds of the buckets, increasing; a +Inf bucket is implied.
+  std::vector<double> bounds;
+  // cumulative[i] = observations <= bounds[i] (Prometheus `le` buckets); the
+  // +Inf bucket is `count`.
+  std::vector<uint64_t> cumulative;
+  uint64_t count = 0;
+  double sum = 0;
+};
+
 struct AuditStats {
-  uint64_t records = 0;
-  uint64_t batches = 0;       // group commits (fdatasyncs)
-  uint64_t failures = 0;      // records failed with UNAVAILABLE
-  uint64_t last_seq = 0;
-  std::string head_hash;
+  uint64_t records = 0;    // records made durable since Open
+  uint64_t batches = 0;    // group commits since Open
+  uint64_t syncs = 0;      // fdatasyncs (a batch that rotates takes two)
+  uint64_t failures = 0;   // records failed with UNAVAILABLE
+  uint64_t rejected = 0;   // records refused with INVALID_ARGUMENT
+  uint64_t last_seq = 0;   // the newest durable record (0: none)
+  std::string head_hash;   // its hash (64 zeros: none)
+  uint64_t segment = 0;    // number of the segment being written
+  Histogram batch_size;    // records per group commit
+  Histogram sync_seconds;  // fdatasync latency
 };
 
 class AuditLog {
  public:
   // Called once per record, on the writer thread, after the record is durable
-  // (OK, with its seq) or has failed (UNAVAILABLE). Must not block.
+  // (OK, with its seq) or has failed (UNAVAILABLE; INVALID_ARGUMENT for a
+  // malformed body or unknown kind; seq 0). Must not block. Only after
+  // Close() is it called at once on the caller's thread (UNAVAILABLE).
   using Done = std::function<void(absl::Status status, uint64_t seq)>;
 
-  // Opens (or creates) the log: checks the tail of the newest segment, moves a
-  // torn last record aside to a quarantine file (reported in `recovered`),
-  // and continues the chain from the last good record.
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(AuditLogOptions options);
+  // Opens (or creates) the log: checks the newest segment and its link to the
+  // one before, moves a torn last record aside to a quarantine file
+  // (reported in `recovered`), and continues the chain from the last good
+  // record. Damage before the last line is not repaired: DATA_LOSS naming
+  // file:line. INVALID_ARGUMENT for bad options; other errors are I/O.
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(
+      AuditLogOptions options);
 
   virtual ~AuditLog() = default;
 
   // `kind` is "decision", "activation" or "shadow". `body` is the record's
-  // own members as a JSON object text ({"decision_id": ..., ...}); the log adds
-  // seq, time, prev_hash and hash. Never blocks on I/O.
+  // own members as a JSON object text on one line ({"decision_id": ...}; see
+  // record.h), without seq, kind, time, prev_hash or hash, which the log
+  // adds. Never blocks on I/O.
   virtual void Append(std::string kind, std::string body, Done done) = 0;
 
   // False once a write or sync has failed, or after Close().

@@ -1,0 +1,52 @@
+// Just enough JSON for the audit log: a strict RFC 8259 validator that splits
+// an object into its top-level members without building a tree (record lines
+// are hashed as bytes, so they are never re-serialized), string quoting and
+// unquoting, and an indenting printer for `stepwise audit show`.
+//
+// Messages inside records are (de)serialized with protobuf's JSON util; this
+// file only deals with the record's outer object.
+//
+// Thread-safety: free functions without state.
+#ifndef STEPWISE_SERVICE_AUDIT_JSON_H_
+#define STEPWISE_SERVICE_AUDIT_JSON_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace stepwise::service::audit {
+
+// Deepest nesting the validator accepts; deeper input is rejected rather than
+// risking the stack.
+inline constexpr int kMaxJsonDepth = 64;
+
+struct JsonMember {
+  std::string name;         // unescaped
+  absl::string_view value;  // the raw value text, a view into the input
+};
+
+// Validates that `text` is exactly one JSON value (surrounding whitespace
+// allowed). INVALID_ARGUMENT naming the byte offset otherwise.
+absl::Status ValidateJson(absl::string_view text);
+
+// Validates `text` as one JSON object and returns its top-level members in
+// order (duplicates kept).
+absl::StatusOr<std::vector<JsonMember>> SplitJsonObject(absl::string_view text);
+
+// `s` as a JSON string literal, quotes included. Bytes that are not valid
+// UTF-8 become U+FFFD so that the output is always valid JSON.
+std::string JsonQuote(absl::string_view s);
+
+// The value of a raw JSON string literal (as in JsonMember::value).
+absl::StatusOr<std::string> JsonUnquote(absl::string_view raw);
+
+// `json` (which must be valid) indented by two spaces per level, tokens
+// unchanged, with a final line feed.
+std::string JsonPretty(absl::string_view json);
+
+}  // namespace stepwise::service::audit
+
+#endif  // STEPWISE_SERVICE_AUDIT_JSON_H_
