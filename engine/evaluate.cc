@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/compiled_bundle.h"
+#include "engine/decide.h"
 #include "engine/engine.h"
 #include "engine/facts.h"
 
@@ -15,30 +16,6 @@ namespace stepwise::engine {
 namespace {
 
 using expr::Value;
-
-// Most to least severe: URGENT_SAFETY > REFER > STEP_UP > STAY > STEP_DOWN.
-int Severity(v1::Action action) {
-  switch (action) {
-    case v1::URGENT_SAFETY: return 5;
-    case v1::REFER: return 4;
-    case v1::STEP_UP: return 3;
-    case v1::STAY: return 2;
-    case v1::STEP_DOWN: return 1;
-    default: return 0;
-  }
-}
-
-// The step a matched rule argues for (0 for STAY / URGENT_SAFETY).
-int RuleTarget(const CompiledRule& rule, int current) {
-  if (rule.to_step.current) return current;
-  if (rule.to_step.step != 0) return rule.to_step.step;
-  switch (rule.action) {
-    case v1::STEP_UP: return current + 1;
-    case v1::STEP_DOWN: return current - 1;
-    case v1::REFER: return current;
-    default: return 0;
-  }
-}
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
   const int64_t seconds = absl::ToUnixSeconds(t);
@@ -89,67 +66,34 @@ EvaluationResult Evaluate(const Bundle& bundle, const v1::EvaluateRequest& reque
   const Value* slots = facts.slots();
   const int current = request.current_step();
 
-  absl::InlinedVector<uint32_t, 16> matched;
-  absl::InlinedVector<uint32_t, 16> undecided;
-  for (uint32_t i = 0; i < b.rules.size(); ++i) {
-    const Value v = b.rules[i].when->Evaluate(slots);
-    if (v.is_true()) {
-      matched.push_back(i);
-    } else if (v.undecided()) {
-      undecided.push_back(i);
-    }
-  }
-
+  CoreDecision core;
+  Decide(b, slots, current, &core);
+  const auto& matched = core.matched;
+  const auto& undecided = core.undecided;
   v1::Decision& d = result.decision;
-  v1::Action winner = v1::ACTION_UNSPECIFIED;
-  for (uint32_t i : matched) {
-    if (Severity(b.rules[i].action) > Severity(winner)) winner = b.rules[i].action;
-  }
-
-  int step = current;
   if (matched.empty()) {
-    winner = b.default_outcome.action;
     v1::MatchedRule* def = d.mutable_default_rule();
     def->set_rule_id("default");
     def->set_title("No rule matched");
-    def->set_action(winner);
+    def->set_action(core.action);
     def->set_rationale(b.default_outcome.rationale);
     def->set_follow_up(b.default_outcome.follow_up);
     def->set_source(b.default_outcome.source);
     def->set_explanation("no rule matched");
-  } else if (winner == v1::REFER || winner == v1::STEP_UP || winner == v1::STEP_DOWN) {
-    int target = 0;
-    for (uint32_t i : matched) {
-      if (b.rules[i].action == winner) target = std::max(target, RuleTarget(b.rules[i], current));
-    }
-    if (winner == v1::REFER) {
-      step = target;
-    } else if (winner == v1::STEP_UP) {
-      target = std::min(target, b.max_step);
-      if (target <= current) {
-        warnings.push_back(absl::StrCat(
-            "STEP_UP capped: the patient is at step ", current,
-            current == b.max_step ? ", the highest step" : ", at or above the rule's target",
-            "; recommending STAY"));
-        winner = v1::STAY;
-      } else {
-        step = target;
-      }
-    } else {
-      target = std::max(target, 1);
-      if (target >= current) {
-        warnings.push_back(absl::StrCat(
-            "STEP_DOWN capped: the patient is at step ", current,
-            current == 1 ? ", the lowest step" : ", at or below the rule's target",
-            "; recommending STAY"));
-        winner = v1::STAY;
-      } else {
-        step = target;
-      }
-    }
   }
-  d.set_action(winner);
-  d.set_recommended_step(step);
+  if (core.cap == CoreDecision::Cap::kStepUp) {
+    warnings.push_back(absl::StrCat(
+        "STEP_UP capped: the patient is at step ", current,
+        current == b.max_step ? ", the highest step" : ", at or above the rule's target",
+        "; recommending STAY"));
+  } else if (core.cap == CoreDecision::Cap::kStepDown) {
+    warnings.push_back(absl::StrCat(
+        "STEP_DOWN capped: the patient is at step ", current,
+        current == 1 ? ", the lowest step" : ", at or below the rule's target",
+        "; recommending STAY"));
+  }
+  d.set_action(core.action);
+  d.set_recommended_step(core.step);
 
   std::vector<std::string> refer_to;
   for (uint32_t i : matched) {

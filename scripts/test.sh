@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test: installs missing packages, builds everything (engine,
+# service, CLI, tests, benchmarks) and runs the whole suite with CTest.
+#
+#   scripts/test.sh                   # the suite CI runs
+#   scripts/test.sh --sanitize address   # the same under ASan + UBSan
+#   scripts/test.sh --sanitize thread    # the same under TSan
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sanitize=""
+if [ "${1:-}" = "--sanitize" ]; then
+  sanitize="${2:?--sanitize takes address or thread}"
+fi
+
+scripts/deps.sh
+
+build="build"
+args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+if [ -n "$sanitize" ]; then
+  build="build-$sanitize"
+  args+=(-DSTEPWISE_SANITIZE="$sanitize" -DSTEPWISE_BUILD_BENCH=OFF)
+fi
+
+jobs="$(nproc 2>/dev/null || echo 2)"
+cmake -S . -B "$build" -G Ninja "${args[@]}" > /dev/null
+cmake --build "$build" -j "$jobs"
+ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 600

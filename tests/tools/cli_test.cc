@@ -1,0 +1,155 @@
+// The `stepwise` binary as a user runs it: outputs and exit codes of lint,
+// test, eval and expr (architecture §6: 0 ok, 1 a check failed, 2 usage).
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/tools/run_command.h"
+
+namespace stepwise {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::RunCommand;
+
+const std::string kStepwise = STEPWISE_BIN;
+const std::string kRules = std::string(STEPWISE_SOURCE_DIR) + "/rules";
+const std::string kTestBundle = std::string(STEPWISE_SOURCE_DIR) + "/tests/engine/testdata/base";
+const std::string kTestData = std::string(STEPWISE_SOURCE_DIR) + "/tests/tools/testdata";
+
+// A copy of the test bundle with `path` replaced by `content`.
+std::string BundleWith(const std::string& name, const std::string& path,
+                       const std::string& content) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::copy(kTestBundle, dir, std::filesystem::copy_options::recursive);
+  std::filesystem::create_directories((dir / path).parent_path());
+  std::ofstream(dir / path) << content;
+  return dir.string();
+}
+
+TEST(CliTest, LintAcceptsTheDefaultBundle) {
+  const auto r = RunCommand({kStepwise, "lint", kRules});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("ok: persistent-physical-symptoms"));
+}
+
+TEST(CliTest, LintReportsFileLineColumnWithACaret) {
+  const std::string dir = BundleWith("lint-broken", "ruleset.yaml", R"(ruleset: t
+version: "1"
+steps: {1: a, 2: b}
+rules:
+  - {id: A, title: t, when: phq9.totl >= 10, action: STAY, rationale: r, follow_up: f, source: s}
+default: {action: STAY, rationale: r}
+)");
+  const auto r = RunCommand({kStepwise, "lint", dir});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("ruleset.yaml:5:29: unknown identifier 'phq9.totl'"));
+  // The caret sits under column 29 of the quoted line (indented by two).
+  EXPECT_THAT(r.output, HasSubstr("\n" + std::string(2 + 28, ' ') + "^\n"));
+}
+
+TEST(CliTest, MissingBundleIsAUsageError) {
+  const auto r = RunCommand({kStepwise, "lint", kTestData + "/no-such-bundle"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+}
+
+TEST(CliTest, TestRunsTheDefaultBundleWithFullCoverage) {
+  const auto r = RunCommand({kStepwise, "test", kRules, "--fail-under", "100"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("0 failed; rule coverage 100.0%"));
+}
+
+TEST(CliTest, TestShowsExpectedVersusActualAndCoverage) {
+  const std::string dir = BundleWith("test-failing", "tests/cases.yaml", R"(
+defaults:
+  request: {subjectId: s, asOf: "2026-11-20T12:00:00Z", currentStep: 2}
+cases:
+  - name: wrong expectation
+    request: {assessments: [{instrument: phq9, total: 21, administeredAt: "2026-11-20T09:00:00Z"}],
+              weeksAtStep: 5}
+    expect: {action: STAY, step: 2, matched: []}
+)");
+  const auto r = RunCommand({kStepwise, "test", dir});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("FAIL wrong expectation"));
+  EXPECT_THAT(r.output, HasSubstr("action: expected STAY, got STEP_UP"));
+  EXPECT_THAT(r.output, HasSubstr("matched: expected [], got [UP]"));
+  EXPECT_THAT(r.output, HasSubstr("URGENT"));
+  EXPECT_THAT(r.output, HasSubstr("NEVER FIRED"));
+
+  // Coverage under --fail-under fails a run whose cases pass.
+  const std::string passing = BundleWith("test-coverage", "tests/cases.yaml", R"(
+defaults:
+  request: {subjectId: s, asOf: "2026-11-20T12:00:00Z", currentStep: 2}
+cases:
+  - name: step up
+    request: {assessments: [{instrument: phq9, total: 21, administeredAt: "2026-11-20T09:00:00Z"}],
+              weeksAtStep: 5}
+    expect: {action: STEP_UP, step: 3, matched: [UP]}
+)");
+  EXPECT_EQ(RunCommand({kStepwise, "test", passing}).exit_code, 0);
+  const auto under = RunCommand({kStepwise, "test", passing, "--fail-under", "60"});
+  EXPECT_EQ(under.exit_code, 1) << under.output;
+  EXPECT_THAT(under.output, HasSubstr("rule coverage 50.0%"));
+}
+
+TEST(CliTest, EvalPrintsTheDecisionAsJson) {
+  const auto r = RunCommand({kStepwise, "eval", kRules, kTestData + "/request.json"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("\"action\": \"STEP_UP\""));
+  EXPECT_THAT(r.output, HasSubstr("\"recommendedStep\": 3"));
+  EXPECT_THAT(r.output, HasSubstr("\"ruleId\": \"NR-01\""));
+  EXPECT_THAT(r.output, Not(HasSubstr("\"trace\"")));
+  const auto explained =
+      RunCommand({kStepwise, "eval", kRules, kTestData + "/request.json", "--explain"});
+  EXPECT_EQ(explained.exit_code, 0) << explained.output;
+  EXPECT_THAT(explained.output, HasSubstr("\"trace\""));
+  EXPECT_THAT(explained.output, HasSubstr("\"unevaluatedRules\""));
+}
+
+TEST(CliTest, EvalListsEveryViolationOfABadRequest) {
+  const auto r = RunCommand({kStepwise, "eval", kRules, kTestData + "/bad_request.json"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("subject_id: required"));
+  EXPECT_THAT(r.output, HasSubstr("current_step: 7 is outside the steps 1..4"));
+  EXPECT_THAT(r.output, HasSubstr("assessments[0].items.item4: 4 is outside 0..3 for phq9"));
+}
+
+TEST(CliTest, ExprPrintsTypeAndValue) {
+  auto r = RunCommand({kStepwise, "expr", "1 + 2", "--bundle", kTestBundle});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "{\"type\": \"int\", \"value\": 3}\n");
+  r = RunCommand({kStepwise, "expr", "phq9.pct_change", "--bundle", kRules, "--request",
+                  kTestData + "/request.json"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("{\"type\": \"double\", \"value\": -0.16666"));
+  r = RunCommand({kStepwise, "expr", "phq9.severity", "--request", kTestData + "/request.json",
+                  "--bundle", kRules});
+  EXPECT_EQ(r.output, "{\"type\": \"string\", \"value\": \"moderate\"}\n");
+}
+
+TEST(CliTest, ExprAbsentFactIsAnErrorLine) {
+  const auto r = RunCommand({kStepwise, "expr", "phq9.total >= 10", "--bundle", kTestBundle});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("{\"error\": \"no value: absent phq9.total\"}"));
+}
+
+TEST(CliTest, ExprParseErrorIsExitTwoWithAPosition) {
+  const auto r = RunCommand({kStepwise, "expr", "1 +", "--bundle", kTestBundle});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("<expr>:1:"));
+}
+
+TEST(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(RunCommand({kStepwise}).exit_code, 2);
+  EXPECT_EQ(RunCommand({kStepwise, "frobnicate"}).exit_code, 2);
+  EXPECT_EQ(RunCommand({kStepwise, "eval", kRules}).exit_code, 2);
+  EXPECT_EQ(RunCommand({kStepwise, "--help"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace stepwise
