@@ -1,0 +1,280 @@
+#include "service/decision_service.h"
+
+#include <chrono>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/engine.h"
+#include "google/protobuf/util/time_util.h"
+#include "service/audit/format.h"
+#include "service/audit/record.h"
+#include "service/status_mapping.h"
+
+namespace stepwise::service {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kEvaluate[] = "Evaluate";
+constexpr char kGetRuleset[] = "GetRuleset";
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t nanos = absl::ToUnixNanos(t);
+  ts.set_seconds(nanos / 1000000000);
+  ts.set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  if (ts.nanos() < 0) {
+    ts.set_seconds(ts.seconds() - 1);
+    ts.set_nanos(ts.nanos() + 1000000000);
+  }
+  return ts;
+}
+
+}  // namespace
+
+std::string PrincipalOf(const grpc::CallbackServerContext& context) {
+  // Authentication (a later issue) replaces this with the authenticated
+  // caller's identity from context.auth_context().
+  return "anonymous";
+}
+
+// One call's reactor: finishes exactly once, counts the call in the metrics,
+// deletes itself when gRPC is done with it.
+class DecisionService::Call final : public grpc::ServerUnaryReactor {
+ public:
+  Call(DecisionService* service, const char* method)
+      : service_(service), method_(method), start_(Clock::now()) {}
+
+  // This call holds one of the max_inflight slots until it finishes.
+  void MarkAdmitted() { admitted_ = true; }
+
+  void Respond(const absl::Status& status) {
+    const grpc::Status grpc_status = ToGrpcStatus(status);
+    ServiceMetrics& m = *service_->deps_.metrics;
+    m.rpcs.WithLabels({method_, StatusCodeName(grpc_status.error_code())})
+        .Increment();
+    const std::chrono::duration<double> took = Clock::now() - start_;
+    m.rpc_seconds.WithLabels({method_}).Observe(took.count());
+    if (admitted_) {
+      service_->inflight_.fetch_sub(1, std::memory_order_relaxed);
+      m.inflight.Add(-1);
+    }
+    Finish(grpc_status);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  DecisionService* const service_;
+  const char* const method_;
+  const Clock::time_point start_;
+  bool admitted_ = false;
+};
+
+DecisionService::DecisionService(DecisionServiceDeps deps)
+    : deps_(std::move(deps)) {
+  if (!deps_.clock) deps_.clock = [] { return absl::Now(); };
+}
+
+v1::RulesetInfo DecisionService::Describe(const engine::Bundle& bundle,
+                                          absl::Time loaded_at) {
+  v1::RulesetInfo info;
+  info.set_name(bundle.name());
+  info.set_version(bundle.version());
+  info.set_sha256(bundle.sha256());
+  for (const engine::RuleSummary& rule : bundle.rules()) {
+    v1::RuleInfo* r = info.add_rules();
+    r->set_rule_id(rule.id);
+    r->set_title(rule.title);
+    r->set_action(rule.action);
+  }
+  *info.mutable_loaded_at() = ToProto(loaded_at);
+  info.set_approved_by(bundle.approved_by());
+  if (bundle.effective_from().has_value()) {
+    *info.mutable_effective_from() = ToProto(*bundle.effective_from());
+  }
+  return info;
+}
+
+grpc::ServerUnaryReactor* DecisionService::GetRuleset(
+    grpc::CallbackServerContext* context, const v1::GetRulesetRequest* request,
+    v1::RulesetInfo* response) {
+  auto* call = new Call(this, kGetRuleset);
+  std::shared_ptr<const ActiveBundle::Snapshot> active = deps_.bundle->Get();
+  if (active == nullptr) {
+    call->Respond(absl::UnavailableError("no ruleset is active"));
+    return call;
+  }
+  *response = Describe(*active->bundle, active->loaded_at);
+  call->Respond(absl::OkStatus());
+  return call;
+}
+
+grpc::ServerUnaryReactor* DecisionService::Evaluate(
+    grpc::CallbackServerContext* context, const v1::EvaluateRequest* request,
+    v1::Decision* response) {
+  const absl::Time received_at = deps_.clock();
+  auto* call = new Call(this, kEvaluate);
+
+  // Cheap refusals first: a call that cannot be answered costs nothing more.
+  if (context->IsCancelled()) {
+    call->Respond(absl::CancelledError("the call was cancelled"));
+    return call;
+  }
+  if (!accepting_.load()) {
+    call->Respond(absl::UnavailableError(
+        "the server is shutting down; retry on another instance"));
+    return call;
+  }
+  if (!deps_.audit->healthy()) {
+    call->Respond(absl::UnavailableError(
+        "the audit log cannot be written, so no recommendation can be made"));
+    return call;
+  }
+  if (inflight_.fetch_add(1, std::memory_order_relaxed) >= deps_.max_inflight) {
+    inflight_.fetch_sub(1, std::memory_order_relaxed);
+    call->Respond(absl::ResourceExhaustedError(
+        absl::StrCat("more than ", deps_.max_inflight,
+                     " evaluations in flight; retry with backoff")));
+    return call;
+  }
+  call->MarkAdmitted();
+  deps_.metrics->inflight.Add(1);
+
+  const std::string principal = PrincipalOf(*context);
+  std::string key;
+  if (deps_.idempotency != nullptr && !request->request_id().empty()) {
+    key = IdempotencyCache::Key(principal, request->request_id());
+    IdempotencyCache::AdmitResult admitted = deps_.idempotency->Admit(
+        key, IdempotencyCache::Fingerprint(*request), received_at,
+        [call, response](absl::StatusOr<v1::Decision> outcome) {
+          if (outcome.ok()) *response = *std::move(outcome);
+          call->Respond(outcome.status());
+        });
+    switch (admitted.admission) {
+      case IdempotencyCache::Admission::kOwner:
+        break;
+      case IdempotencyCache::Admission::kReplay:
+        *response = std::move(admitted.decision);
+        deps_.metrics->idempotent_replays.Increment();
+        call->Respond(absl::OkStatus());
+        return call;
+      case IdempotencyCache::Admission::kWaiting:
+        deps_.metrics->idempotent_replays.Increment();
+        return call;  // the owner's outcome finishes this call
+      case IdempotencyCache::Admission::kConflict:
+        call->Respond(absl::AlreadyExistsError(absl::StrCat(
+            "request_id '", request->request_id(),
+            "' was already used for a request with different content")));
+        return call;
+    }
+  }
+  EvaluateAdmitted(call, *context, *request, response, received_at, principal,
+                   key);
+  return call;
+}
+
+void DecisionService::EvaluateAdmitted(
+    Call* call, const grpc::CallbackServerContext& context,
+    const v1::EvaluateRequest& request, v1::Decision* response,
+    absl::Time received_at, const std::string& principal,
+    const std::string& key) {
+  IdempotencyCache* idempotency = key.empty() ? nullptr : deps_.idempotency;
+  auto fail = [&](const absl::Status& status) {
+    if (idempotency != nullptr) idempotency->Fail(key, status);
+    call->Respond(status);
+  };
+
+  std::shared_ptr<const ActiveBundle::Snapshot> active = deps_.bundle->Get();
+  if (active == nullptr) {
+    fail(absl::UnavailableError("no ruleset is active"));
+    return;
+  }
+
+  const Clock::time_point eval_start = Clock::now();
+  engine::EvaluationResult result =
+      engine::Evaluate(*active->bundle, request, received_at);
+  const std::chrono::duration<double> eval_took = Clock::now() - eval_start;
+  deps_.metrics->evaluation_seconds.Observe(eval_took.count());
+  if (!result.ok()) {
+    fail(BadRequestStatus(result.violations));
+    return;
+  }
+
+  v1::Decision& decision = result.decision;
+  decision.set_decision_id(deps_.ids->Next());
+  *decision.mutable_evaluated_at() = ToProto(deps_.clock());
+  if (!decision.has_as_of()) {
+    // The engine echoes the as_of it used; keep the record replayable even
+    // if it did not.
+    *decision.mutable_as_of() =
+        request.has_as_of() ? request.as_of() : ToProto(received_at);
+  }
+
+  if (context.IsCancelled()) {
+    // Gone before anything was recorded: skip the record and the fdatasync.
+    // A duplicate parked on this call retries rather than inherit the
+    // cancellation.
+    if (idempotency != nullptr) {
+      idempotency->Fail(
+          key, absl::AbortedError("a concurrent call with the same request_id "
+                                  "was cancelled before its decision was "
+                                  "recorded; retry"));
+    }
+    call->Respond(absl::CancelledError("the call was cancelled"));
+    return;
+  }
+
+  absl::StatusOr<std::string> body =
+      audit::DecisionRecordBody(request, decision, principal,
+                                deps_.subject_key->Hash(request.subject_id()));
+  if (!body.ok()) {
+    fail(absl::InternalError(absl::StrCat("cannot build the audit record: ",
+                                          body.status().message())));
+    return;
+  }
+
+  std::shared_ptr<const v1::Decision> remembered;
+  if (idempotency != nullptr) {
+    remembered = std::make_shared<const v1::Decision>(decision);
+  }
+  *response = std::move(decision);
+  const v1::Action action = response->action();
+
+  deps_.audit->Append(
+      std::string(audit::kKindDecision), *std::move(body),
+      [this, call, response, action, key, idempotency,
+       remembered = std::move(remembered)](absl::Status status, uint64_t seq) {
+        // On the audit writer thread: keep it short.
+        if (!status.ok()) {
+          response->Clear();
+          // UNAVAILABLE: the log failed closed. Anything else means the
+          // record itself was refused — our bug, not the disk's.
+          const bool log_failed =
+              status.code() == absl::StatusCode::kUnavailable;
+          if (log_failed && deps_.on_audit_failure) {
+            deps_.on_audit_failure(status);
+          }
+          const absl::Status answer =
+              log_failed ? absl::UnavailableError(absl::StrCat(
+                               "the audit record could not be written, so no "
+                               "recommendation was made: ",
+                               status.message()))
+                         : absl::InternalError(absl::StrCat(
+                               "the audit log refused the record: ",
+                               status.message()));
+          if (idempotency != nullptr) idempotency->Fail(key, answer);
+          call->Respond(answer);
+          return;
+        }
+        response->set_audit_seq(seq);
+        deps_.metrics->decision(action).Increment();
+        if (idempotency != nullptr) {
+          idempotency->Complete(key, remembered, seq, deps_.clock());
+        }
+        call->Respond(absl::OkStatus());
+      });
+}
+
+}  // namespace stepwise::service

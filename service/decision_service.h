@@ -1,0 +1,89 @@
+// stepwise.v1.DecisionService on the gRPC callback API.
+//
+// Evaluate, the hot path, never blocks a gRPC thread: it validates and
+// evaluates the request against the active bundle, gives the decision its
+// UUIDv7 id and evaluated_at, hands the audit record to the audit log, and
+// returns. The answer is released from the audit log's callback once the
+// record is durable (audit_seq set); if the record cannot be written the
+// caller gets UNAVAILABLE and no recommendation. Bad input is INVALID_ARGUMENT
+// with every field violation, evaluated and logged as nothing.
+//
+// The principal is "anonymous" until authentication arrives; it is taken from
+// the call context so that it flows into the audit record unchanged then.
+//
+// Ownership: every dependency is borrowed and must outlive the service (the
+// Server owns them all). Thread-safety: the handlers run on gRPC's threads
+// concurrently; SetAccepting may be called from any thread.
+#ifndef STEPWISE_SERVICE_DECISION_SERVICE_H_
+#define STEPWISE_SERVICE_DECISION_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "service/active_bundle.h"
+#include "service/audit/audit_log.h"
+#include "service/audit/subject_key.h"
+#include "service/idempotency.h"
+#include "service/service_metrics.h"
+#include "service/uuid.h"
+#include "stepwise/v1/service.grpc.pb.h"
+
+namespace stepwise::service {
+
+struct DecisionServiceDeps {
+  const ActiveBundle* bundle = nullptr;
+  audit::AuditLog* audit = nullptr;
+  const audit::SubjectKey* subject_key = nullptr;
+  IdempotencyCache* idempotency = nullptr;  // null: idempotency off
+  ServiceMetrics* metrics = nullptr;
+  UuidV7Generator* ids = nullptr;
+  std::function<absl::Time()> clock;
+  // Evaluate calls admitted at once.
+  int64_t max_inflight = 4096;
+  // Told (on the audit writer thread) when a record could not be written.
+  std::function<void(const absl::Status&)> on_audit_failure;
+};
+
+class DecisionService final : public v1::DecisionService::CallbackService {
+ public:
+  explicit DecisionService(DecisionServiceDeps deps);
+
+  // False while draining: new Evaluate calls get UNAVAILABLE.
+  void SetAccepting(bool accepting) { accepting_.store(accepting); }
+
+  grpc::ServerUnaryReactor* Evaluate(grpc::CallbackServerContext* context,
+                                     const v1::EvaluateRequest* request,
+                                     v1::Decision* response) override;
+  grpc::ServerUnaryReactor* GetRuleset(grpc::CallbackServerContext* context,
+                                       const v1::GetRulesetRequest* request,
+                                       v1::RulesetInfo* response) override;
+
+  // The RulesetInfo of a bundle activated at `loaded_at`.
+  static v1::RulesetInfo Describe(const engine::Bundle& bundle,
+                                  absl::Time loaded_at);
+
+ private:
+  class Call;
+
+  // Everything after admission; the result arrives through `call`.
+  void EvaluateAdmitted(Call* call, const grpc::CallbackServerContext& context,
+                        const v1::EvaluateRequest& request,
+                        v1::Decision* response, absl::Time received_at,
+                        const std::string& principal,
+                        const std::string& idempotency_key);
+
+  DecisionServiceDeps deps_;
+  std::atomic<bool> accepting_{true};
+  std::atomic<int64_t> inflight_{0};
+};
+
+// Who is calling. "anonymous" until authentication arrives.
+std::string PrincipalOf(const grpc::CallbackServerContext& context);
+
+}  // namespace stepwise::service
+
+#endif  // STEPWISE_SERVICE_DECISION_SERVICE_H_

@@ -1,0 +1,298 @@
+#include "service/server.h"
+
+#include <cerrno>
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "engine/bundle.h"
+#include "engine/testing.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "service/audit/fault_fs.h"
+#include "service/audit/format.h"
+#include "service/audit/record.h"
+
+namespace stepwise::service {
+namespace {
+
+using grpc::health::v1::HealthCheckResponse;
+
+// The principal of records the server writes on its own behalf.
+constexpr char kSystemPrincipal[] = "system";
+
+std::string HostPort(const std::string& address, int port) {
+  const bool ipv6 = address.find(':') != std::string::npos;
+  return ipv6 ? absl::StrCat("[", address, "]:", port)
+              : absl::StrCat(address, ":", port);
+}
+
+int Millis(absl::Duration d) {
+  return static_cast<int>(absl::ToInt64Milliseconds(d));
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options, ServerEnv env)
+    : options_(std::move(options)),
+      env_(std::move(env)),
+      metrics_(&registry_, [this] {
+        return audit_ != nullptr ? audit_->stats() : audit::AuditStats{};
+      }) {
+  if (!env_.clock) env_.clock = [] { return absl::Now(); };
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
+                                                      ServerEnv env) {
+  absl::Status status = ValidateServerOptions(options);
+  if (!status.ok()) return status;
+  std::unique_ptr<Server> server(
+      new Server(std::move(options), std::move(env)));
+  for (absl::Status (Server::*step)() :
+       {&Server::LoadBundle, &Server::OpenAudit, &Server::RecordActivation,
+        &Server::StartMetrics, &Server::StartGrpc}) {
+    status = (server.get()->*step)();
+    if (!status.ok()) {
+      server->Shutdown(absl::Now());
+      return status;
+    }
+  }
+  server->SetServing(true);
+  return server;
+}
+
+Server::~Server() { Shutdown(absl::Now()); }
+
+absl::Status Server::LoadBundle() {
+  absl::StatusOr<engine::LoadResult> loaded =
+      engine::LoadBundle(options_.bundle);
+  if (!loaded.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read the bundle ", options_.bundle, ": ",
+                     loaded.status().message()));
+  }
+  if (!loaded->ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the bundle ", options_.bundle, " does not lint:\n",
+                     engine::FormatDiagnostics(loaded->diagnostics)));
+  }
+  // A bundle is activated only if its own test cases pass, at start-up as
+  // on reload: a failing case means the rules do not do what their authors
+  // wrote down.
+  const engine::TestReport report = engine::RunBundleTests(*loaded->bundle);
+  if (!report.ok()) {
+    std::vector<std::string> failed;
+    for (const engine::CaseResult& c : report.cases) {
+      if (!c.passed) {
+        failed.push_back(
+            absl::StrCat(c.file, ":", c.line, ": ", c.name, "\n", c.diff));
+      }
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("the bundle ", options_.bundle, " fails ", report.failed,
+                     " of its own test cases:\n", absl::StrJoin(failed, "\n")));
+  }
+  const absl::Time now = env_.clock();
+  bundle_.Set(loaded->bundle, now);
+  const engine::Bundle& b = *loaded->bundle;
+  metrics_.ruleset_info.WithLabels({b.name(), b.version(), b.sha256()}).Set(1);
+  metrics_.ruleset_loaded_at.Set(
+      absl::ToDoubleSeconds(now - absl::UnixEpoch()));
+  return absl::OkStatus();
+}
+
+absl::Status Server::OpenAudit() {
+  audit::FileSystem* base =
+      env_.fs != nullptr ? env_.fs : audit::DefaultFileSystem();
+  audit::FileSystem* write_fs = base;
+  if (options_.audit_fault_after >= 0) {
+    auto fault = std::make_unique<audit::FaultInjectingFileSystem>(base);
+    write_fs = fault.get();
+    fault_fs_ = std::move(fault);
+  }
+
+  audit::AuditLogOptions audit_options;
+  audit_options.dir = options_.audit_dir;
+  audit_options.segment_bytes =
+      static_cast<uint64_t>(options_.audit_segment_bytes);
+  audit_options.max_batch = static_cast<size_t>(options_.audit_max_batch);
+  audit_options.fs = write_fs;
+  audit_options.now = env_.clock;
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
+      audit::AuditLog::Open(std::move(audit_options));
+  if (!log.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open the audit log in ", options_.audit_dir, ": ",
+                     log.status().message()));
+  }
+  audit_ = *std::move(log);
+
+  const std::string key_path =
+      options_.subject_key.empty()
+          ? audit::JoinPath(options_.audit_dir, "subject.key")
+          : options_.subject_key;
+  absl::StatusOr<audit::SubjectKey> key =
+      audit::SubjectKey::LoadOrCreate(key_path, *base);
+  if (!key.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot load the subject key ", key_path, ": ",
+                     key.status().message()));
+  }
+  subject_key_.emplace(*std::move(key));
+  return absl::OkStatus();
+}
+
+absl::Status Server::RecordActivation() {
+  std::shared_ptr<const ActiveBundle::Snapshot> active = bundle_.Get();
+  absl::StatusOr<std::string> body = audit::ActivationRecordBody(
+      DecisionService::Describe(*active->bundle, active->loaded_at),
+      /*previous_sha256=*/"", kSystemPrincipal);
+  if (!body.ok()) return body.status();
+  absl::Notification durable;
+  absl::Status result;
+  audit_->Append(std::string(audit::kKindActivation), *std::move(body),
+                 [&](absl::Status status, uint64_t seq) {
+                   result = std::move(status);
+                   durable.Notify();
+                 });
+  durable.WaitForNotification();
+  if (!result.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write to the audit log in ", options_.audit_dir,
+                     ": ", result.message()));
+  }
+  if (fault_fs_ != nullptr) {
+    // Test hook: the next audit_fault_after writes succeed, the one after
+    // fails, and the log fails closed from then on.
+    static_cast<audit::FaultInjectingFileSystem*>(fault_fs_.get())
+        ->FailAppend(static_cast<int>(options_.audit_fault_after) + 1, EIO);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Server::StartMetrics() {
+  if (options_.metrics_port < 0) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<metrics::MetricsHttpServer>> http =
+      metrics::MetricsHttpServer::Start(options_.metrics_address,
+                                        options_.metrics_port, &registry_);
+  if (!http.ok()) return http.status();
+  metrics_http_ = *std::move(http);
+  return absl::OkStatus();
+}
+
+absl::Status Server::StartGrpc() {
+  if (options_.idempotency_capacity > 0) {
+    idempotency_ = std::make_unique<IdempotencyCache>(
+        IdempotencyOptions{static_cast<size_t>(options_.idempotency_capacity),
+                           options_.idempotency_window});
+  }
+  ids_ = env_.random
+             ? std::make_unique<UuidV7Generator>(env_.clock, env_.random)
+             : std::make_unique<UuidV7Generator>();
+  health_ = std::make_unique<HealthService>();
+  health_->SetStatus(kDecisionServiceName, HealthCheckResponse::NOT_SERVING);
+
+  DecisionServiceDeps deps;
+  deps.bundle = &bundle_;
+  deps.audit = audit_.get();
+  deps.subject_key = &*subject_key_;
+  deps.idempotency = idempotency_.get();
+  deps.metrics = &metrics_;
+  deps.ids = ids_.get();
+  deps.clock = env_.clock;
+  deps.max_inflight = options_.max_inflight;
+  deps.on_audit_failure = [this](const absl::Status& status) {
+    OnAuditFailure(status);
+  };
+  decisions_ = std::make_unique<DecisionService>(std::move(deps));
+
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string target = HostPort(options_.address, options_.port);
+  builder.AddListeningPort(target, grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(decisions_.get());
+  builder.RegisterService(health_.get());
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(options_.max_receive_message_bytes));
+  builder.SetMaxSendMessageSize(
+      static_cast<int>(options_.max_send_message_bytes));
+  // Without this gRPC sets SO_REUSEPORT and a second server on a busy port
+  // would start and silently share it instead of failing.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(options_.max_concurrent_streams));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             Millis(options_.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             Millis(options_.keepalive_timeout));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      Millis(options_.keepalive_min_client_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  grpc_ = builder.BuildAndStart();
+  if (grpc_ == nullptr || port_ == 0) {
+    grpc_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", target,
+                     " (port in use or address not available)"));
+  }
+  return absl::OkStatus();
+}
+
+int Server::metrics_port() const {
+  return metrics_http_ != nullptr ? metrics_http_->port() : -1;
+}
+
+std::string Server::audit_recovered() const {
+  return audit_ != nullptr ? audit_->recovered() : "";
+}
+
+void Server::SetServing(bool serving) {
+  const auto status =
+      serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+  health_->SetStatus("", status);
+  health_->SetStatus(kDecisionServiceName, status);
+  metrics_.serving.Set(serving ? 1 : 0);
+}
+
+void Server::OnAuditFailure(const absl::Status& status) {
+  // Fail closed: nothing is answered without its record, so stop attracting
+  // traffic; an operator must look at the disk and restart.
+  health_->SetAll(HealthCheckResponse::NOT_SERVING);
+  metrics_.serving.Set(0);
+}
+
+void Server::Shutdown(absl::Time deadline) {
+  {
+    absl::MutexLock lock(&shutdown_mu_);
+    if (shutdown_started_) {
+      shutdown_mu_.Await(absl::Condition(&shutdown_done_));
+      return;
+    }
+    shutdown_started_ = true;
+  }
+  metrics_.serving.Set(0);
+  if (health_ != nullptr) health_->Shutdown();
+  if (decisions_ != nullptr) decisions_->SetAccepting(false);
+  if (grpc_ != nullptr) {
+    // Waits for in-flight calls (each is released by its audit callback, so
+    // the audit log must still be open), cancels those left at `deadline`.
+    grpc_->Shutdown(absl::ToChronoTime(deadline));
+    grpc_->Wait();
+  }
+  if (audit_ != nullptr) audit_->Close();
+  if (metrics_http_ != nullptr) metrics_http_->Stop();
+  absl::MutexLock lock(&shutdown_mu_);
+  shutdown_done_ = true;
+}
+
+void Server::Wait() {
+  absl::MutexLock lock(&shutdown_mu_);
+  shutdown_mu_.Await(absl::Condition(&shutdown_done_));
+}
+
+}  // namespace stepwise::service

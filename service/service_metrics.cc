@@ -1,0 +1,87 @@
+#include "service/service_metrics.h"
+
+#include "service/status_mapping.h"
+
+namespace stepwise::service {
+namespace {
+
+using metrics::Histogram;
+
+// 50 µs .. ~3.3 s: an evaluation takes microseconds, an audited answer a
+// few milliseconds (one fdatasync), a sick disk much longer.
+std::vector<double> LatencyBounds() {
+  return Histogram::ExponentialBounds(50e-6, 2, 17);
+}
+
+metrics::Histogram::Snapshot FromAudit(const audit::Histogram& h) {
+  metrics::Histogram::Snapshot s;
+  s.bounds = h.bounds;
+  s.cumulative = h.cumulative;
+  s.cumulative.resize(h.bounds.size() + 1, h.count);
+  s.cumulative.back() = h.count;
+  s.count = h.count;
+  s.sum = h.sum;
+  return s;
+}
+
+}  // namespace
+
+ServiceMetrics::ServiceMetrics(metrics::Registry* r,
+                               std::function<audit::AuditStats()> audit_stats)
+    : decisions(r->AddCounter("stepwise_decisions_total",
+                              "Decisions answered, by action.", {"action"})),
+      rpcs(r->AddCounter("stepwise_rpc_total",
+                         "Finished calls, by method and gRPC status code.",
+                         {"method", "code"})),
+      evaluation_seconds(
+          r->AddHistogram("stepwise_evaluation_seconds",
+                          "Engine time of one evaluation, in seconds.",
+                          Histogram::ExponentialBounds(1e-6, 2, 18))
+              .WithLabels({})),
+      rpc_seconds(r->AddHistogram(
+          "stepwise_rpc_duration_seconds",
+          "Time from receipt to response, in seconds (Evaluate: includes the "
+          "audit fdatasync).",
+          LatencyBounds(), {"method"})),
+      idempotent_replays(
+          r->AddCounter("stepwise_idempotent_replays_total",
+                        "Repeated request ids answered with the first "
+                        "decision.")
+              .WithLabels({})),
+      inflight(r->AddGauge("stepwise_inflight_evaluations",
+                           "Evaluate calls admitted and not yet answered.")
+                   .WithLabels({})),
+      ruleset_info(r->AddGauge("stepwise_ruleset_info",
+                               "The active rule bundle (value 1).",
+                               {"name", "version", "sha256"})),
+      ruleset_loaded_at(
+          r->AddGauge("stepwise_ruleset_loaded_timestamp_seconds",
+                      "When the active rule bundle was activated (Unix "
+                      "seconds).")
+              .WithLabels({})),
+      serving(r->AddGauge("stepwise_serving",
+                          "1 while the health status is SERVING, else 0.")
+                  .WithLabels({})) {
+  r->AddCallbackCounter("stepwise_audit_records_total",
+                        "Audit records made durable since start-up.",
+                        [audit_stats] { return audit_stats().records; });
+  r->AddCallbackHistogram(
+      "stepwise_audit_batch_records",
+      "Records per audit group commit (one fdatasync).",
+      [audit_stats] { return FromAudit(audit_stats().batch_size); });
+  r->AddCallbackHistogram(
+      "stepwise_audit_sync_seconds",
+      "Duration of one audit fdatasync, in seconds.",
+      [audit_stats] { return FromAudit(audit_stats().sync_seconds); });
+  r->AddCallbackCounter(
+      "stepwise_audit_failures_total",
+      "Audit records that could not be written; each was answered "
+      "UNAVAILABLE.",
+      [audit_stats] { return audit_stats().failures; });
+  r->AddCallbackGauge(
+      "stepwise_audit_last_seq",
+      "Sequence number of the newest durable audit record.",
+      [audit_stats] { return static_cast<double>(audit_stats().last_seq); });
+}
+
+}  // namespace stepwise::service

@@ -1,0 +1,59 @@
+// The service's metrics, declared in one block with their stable names (the
+// names are part of the operations contract: dashboards and alerts use them;
+// docs/service.md lists them). Rename nothing without a deprecation.
+//
+// Thread-safety: the members are metrics (see service/metrics.h).
+#ifndef STEPWISE_SERVICE_SERVICE_METRICS_H_
+#define STEPWISE_SERVICE_SERVICE_METRICS_H_
+
+#include <functional>
+#include <string>
+
+#include "service/audit/audit_log.h"
+#include "service/metrics.h"
+#include "stepwise/v1/decision.pb.h"
+
+namespace stepwise::service {
+
+struct ServiceMetrics {
+  // `audit_stats` is read at scrape time, from the HTTP thread.
+  ServiceMetrics(metrics::Registry* registry,
+                 std::function<audit::AuditStats()> audit_stats);
+
+  // stepwise_decisions_total{action}: decisions answered (after their record
+  // is durable), idempotent replays excluded.
+  metrics::Family<metrics::Counter>& decisions;
+  // stepwise_rpc_total{method,code}: finished calls by gRPC status code.
+  metrics::Family<metrics::Counter>& rpcs;
+  // stepwise_evaluation_seconds: engine time of one Evaluate.
+  metrics::Histogram& evaluation_seconds;
+  // stepwise_rpc_duration_seconds{method}: receipt to response (for Evaluate
+  // this includes waiting for the audit record to be durable).
+  metrics::Family<metrics::Histogram>& rpc_seconds;
+  // stepwise_idempotent_replays_total: repeats answered with the first
+  // decision.
+  metrics::Counter& idempotent_replays;
+  // stepwise_inflight_evaluations: Evaluate calls admitted and not finished.
+  metrics::Gauge& inflight;
+  // Read from the audit log's own statistics when scraped:
+  //   stepwise_audit_records_total      records made durable
+  //   stepwise_audit_batch_records      records per group commit
+  //   stepwise_audit_sync_seconds       duration of one fdatasync
+  //   stepwise_audit_failures_total     records that could not be written
+  //                                     (each one an UNAVAILABLE answer)
+  //   stepwise_audit_last_seq           seq of the newest durable record
+  // stepwise_ruleset_info{name,version,sha256}: 1 for the active bundle.
+  metrics::Family<metrics::Gauge>& ruleset_info;
+  // stepwise_ruleset_loaded_timestamp_seconds: when it was activated.
+  metrics::Gauge& ruleset_loaded_at;
+  // stepwise_serving: 1 while health is SERVING, else 0.
+  metrics::Gauge& serving;
+
+  metrics::Counter& decision(v1::Action action) {
+    return decisions.WithLabels({v1::Action_Name(action)});
+  }
+};
+
+}  // namespace stepwise::service
+
+#endif  // STEPWISE_SERVICE_SERVICE_METRICS_H_
