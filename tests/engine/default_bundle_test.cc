@@ -528,21 +528,22 @@ TEST(DefaultBundleInvariantsTest, Phq9MonotoneOverEveryItemVector) {
     sweeps.push_back({"step 2, week 8, PHQ-9 14 -> 4 -> x", r});
   }
   {
-    // Step 3 at 12 weeks with a marked impairment, an anxiety score at
-    // caseness and a C-SSRS just over a day before: referral, item 9.
+    // Step 3 at 12 weeks after a PHQ-9 of 16 and a low previous score, with
+    // a marked impairment and a negative C-SSRS exactly one day before (item
+    // 9 answered): step down, stay, non-response, referral all turn.
     v1::EvaluateRequest r = Context(3, 12.0);
-    AddTotal(&r, "phq9", 12, now - absl::Hours(24 * 84));
+    AddTotal(&r, "phq9", 16, now - absl::Hours(24 * 84));
+    AddTotal(&r, "phq9", 4, now - absl::Hours(24 * 14));
     AddTotal(&r, "wsas", 24, now);
-    AddTotal(&r, "gad7", 9, now);
     v1::Assessment* c = r.add_assessments();
     c->set_instrument("cssrs");
-    (*c->mutable_items())["q1"] = 1;
+    (*c->mutable_items())["q1"] = 0;
     (*c->mutable_items())["q2"] = 0;
     (*c->mutable_items())["q6"] = 0;
-    SetTime(now - absl::Hours(24) - absl::Minutes(1),
-            c->mutable_administered_at());
+    SetTime(now - absl::Hours(24), c->mutable_administered_at());
     sweeps.push_back(
-        {"step 3, week 12, WSAS 24, GAD-7 9, C-SSRS 1 day + 1 min", r});
+        {"step 3, week 12, PHQ-9 16 -> 4 -> x, WSAS 24, C-SSRS 1 day before",
+         r});
   }
 
   constexpr int kItems = 9;
@@ -581,8 +582,8 @@ TEST(DefaultBundleInvariantsTest, Phq9MonotoneOverEveryItemVector) {
         }
       }
     }
-    // Not vacuous: the sweep crosses several actions.
-    EXPECT_GE(ranks_seen.size(), 3u);
+    // Not vacuous: the sweep crosses at least four actions.
+    EXPECT_GE(ranks_seen.size(), 4u);
   }
 }
 
