@@ -306,6 +306,7 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
     } else {
       for (int64_t i = 1; i <= *count; ++i) def->item_names.push_back(absl::StrCat("item", i));
     }
+    def->BuildItemIndex();
     def->item_min.assign(def->item_names.size(), range_min);
     def->item_max.assign(def->item_names.size(), range_max);
     if (n["item_ranges"]) {

@@ -184,13 +184,13 @@ bool DeriveFacts(const CompiledBundle& bundle, const v1::EvaluateRequest& reques
   absl::InlinedVector<ScoredAdministration, 12> scored;
   for (int i = 0; i < request.assessments_size(); ++i) {
     const v1::Assessment& assessment = request.assessments(i);
-    const std::string prefix = absl::StrCat("assessments[", i, "]");
+    auto prefix = [i] { return absl::StrCat("assessments[", i, "]"); };
     const InstrumentDef* def = bundle.FindInstrument(assessment.instrument());
     if (def == nullptr) {
       std::vector<std::string> known;
       for (const auto& d : bundle.instruments) known.push_back(d->id);
       violations->push_back(
-          {absl::StrCat(prefix, ".instrument"),
+          {absl::StrCat(prefix(), ".instrument"),
            assessment.instrument().empty()
                ? absl::StrCat("required (one of ", absl::StrJoin(known, ", "), ")")
                : absl::StrCat("unknown instrument '", assessment.instrument(),
@@ -198,14 +198,14 @@ bool DeriveFacts(const CompiledBundle& bundle, const v1::EvaluateRequest& reques
       continue;
     }
     if (!assessment.has_administered_at()) {
-      violations->push_back({absl::StrCat(prefix, ".administered_at"), "required"});
+      violations->push_back({absl::StrCat(prefix(), ".administered_at"), "required"});
     } else if (!ValidTimestamp(assessment.administered_at())) {
       violations->push_back(
-          {absl::StrCat(prefix, ".administered_at"), "not a valid timestamp"});
+          {absl::StrCat(prefix(), ".administered_at"), "not a valid timestamp"});
     } else if (ToTime(assessment.administered_at().seconds(),
                       assessment.administered_at().nanos()) > as_of) {
       violations->push_back(
-          {absl::StrCat(prefix, ".administered_at"),
+          {absl::StrCat(prefix(), ".administered_at"),
            absl::StrCat("is after as_of (",
                         absl::FormatTime(absl::RFC3339_full, as_of, absl::UTCTimeZone()),
                         "): an administration cannot come after the decision")});

@@ -8,11 +8,31 @@
 
 namespace stepwise::engine {
 
-int InstrumentDef::ItemIndex(std::string_view name) const {
+void InstrumentDef::BuildItemIndex() {
+  item_index.clear();
+  numbered_items = true;
   for (size_t i = 0; i < item_names.size(); ++i) {
-    if (item_names[i] == name) return static_cast<int>(i);
+    item_index[item_names[i]] = static_cast<int>(i);
+    if (item_names[i] != absl::StrCat("item", i + 1)) numbered_items = false;
   }
-  return -1;
+}
+
+int InstrumentDef::ItemIndex(std::string_view name) const {
+  if (numbered_items) {
+    // "item<N>" with N in 1..count, no leading zeros.
+    if (name.size() < 5 || name.size() > 7 || name.substr(0, 4) != "item" ||
+        name[4] < '1' || name[4] > '9') {
+      return -1;
+    }
+    int n = 0;
+    for (size_t i = 4; i < name.size(); ++i) {
+      if (name[i] < '0' || name[i] > '9') return -1;
+      n = n * 10 + (name[i] - '0');
+    }
+    return n <= static_cast<int>(item_names.size()) ? n - 1 : -1;
+  }
+  const auto it = item_index.find(absl::string_view(name.data(), name.size()));
+  return it == item_index.end() ? -1 : it->second;
 }
 
 const Band* InstrumentDef::BandFor(int total) const {
@@ -53,21 +73,23 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
   scored.at_nanos = assessment.administered_at().nanos();
   scored.items.assign(def.item_names.size(), kMissingItem);
 
-  const std::string prefix = absl::StrCat("assessments[", index, "]");
+  // Built only when a message needs it: the common, valid path allocates no
+  // field paths.
+  auto prefix = [index] { return absl::StrCat("assessments[", index, "]"); };
   const size_t violations_before = violations->size();
 
   for (const auto& [name, value] : assessment.items()) {
     const int idx = def.ItemIndex(name);
     if (idx < 0) {
       violations->push_back(
-          {absl::StrCat(prefix, ".items.", name),
+          {absl::StrCat(prefix(), ".items.", name),
            absl::StrCat("'", name, "' is not an item of ", def.id,
                         " (its items are ", def.DescribeItems(), ")")});
       continue;
     }
     if (value < def.item_min[idx] || value > def.item_max[idx]) {
       violations->push_back(
-          {absl::StrCat(prefix, ".items.", name),
+          {absl::StrCat(prefix(), ".items.", name),
            absl::StrCat(value, " is outside ", def.item_min[idx], "..",
                         def.item_max[idx], " for ", def.id)});
       continue;
@@ -84,24 +106,24 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
   const bool has_given_total = assessment.has_total();
   if (!has_items && !has_given_total) {
     violations->push_back(
-        {prefix, absl::StrCat("a ", def.id,
+        {prefix(), absl::StrCat("a ", def.id,
                               " administration needs its items or a total")});
     return scored;
   }
   if (has_given_total && !def.has_total) {
     violations->push_back(
-        {absl::StrCat(prefix, ".total"),
+        {absl::StrCat(prefix(), ".total"),
          absl::StrCat(def.id, " has no total; send its items")});
     return scored;
   }
   if (!has_items && !def.has_total) {
-    violations->push_back({absl::StrCat(prefix, ".items"),
+    violations->push_back({absl::StrCat(prefix(), ".items"),
                            absl::StrCat(def.id, " needs its items")});
     return scored;
   }
   const int given = assessment.total();
   if (has_given_total && (given < def.total_min || given > def.total_max)) {
-    violations->push_back({absl::StrCat(prefix, ".total"),
+    violations->push_back({absl::StrCat(prefix(), ".total"),
                            absl::StrCat(given, " is outside ", def.total_min,
                                         "..", def.total_max, " for ", def.id)});
     return scored;
@@ -141,7 +163,7 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
     if (def.proration) {
       computed = ProrateHalfUp(sum, def.item_count(), answered);
       warnings->push_back(absl::StrCat(
-          def.id, " (", prefix, "): ", missing, " item",
+          def.id, " (", prefix(), "): ", missing, " item",
           missing == 1 ? "" : "s", " missing (", absl::StrJoin(missing_names, ", "),
           "); total prorated to ", *computed, " from ", sum, " over ", answered,
           " of ", def.item_count(), " items, rounded half up; missing items stay absent"));
@@ -151,7 +173,7 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
   } else if (def.beyond_max == BeyondMax::kReject) {
     for (const std::string& name : missing_names) {
       violations->push_back(
-          {absl::StrCat(prefix, ".items.", name),
+          {absl::StrCat(prefix(), ".items.", name),
            absl::StrCat("missing: every ", def.id,
                         " item must be answered (an incomplete screen is never "
                         "guessed at)")});
@@ -159,7 +181,7 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
     return scored;
   } else if (!has_given_total) {
     warnings->push_back(absl::StrCat(
-        def.id, " (", prefix, "): ", missing, " of ", def.item_count(),
+        def.id, " (", prefix(), "): ", missing, " of ", def.item_count(),
         " items missing (", absl::StrJoin(missing_names, ", "), "), more than the ",
         def.max_missing, " allowed: no total; the answered items still count"));
   }
@@ -169,7 +191,7 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
     if (computed.has_value()) {
       if (given != *computed) {
         violations->push_back(
-            {absl::StrCat(prefix, ".total"),
+            {absl::StrCat(prefix(), ".total"),
              missing == 0
                  ? absl::StrCat("total ", given, " disagrees with the items (sum ",
                                 *computed, ")")
@@ -183,7 +205,7 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
       const int64_t hi = sum + missing_max_sum;
       if (given < lo || given > hi) {
         violations->push_back(
-            {absl::StrCat(prefix, ".total"),
+            {absl::StrCat(prefix(), ".total"),
              absl::StrCat("total ", given, " disagrees with the items: with ",
                           missing, " missing it must lie in ", lo, "..", hi)});
         return scored;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "engine/expr/value.h"
 #include "stepwise/v1/decision.pb.h"
@@ -68,6 +69,10 @@ struct InstrumentDef {
   std::map<std::string, std::string> loinc;  // concept -> code
 
   std::vector<std::string> item_names;
+  // Name -> index, built by BuildItemIndex(); when every name is "item<N>"
+  // (N = 1..count in order), ItemIndex parses N instead of hashing.
+  absl::flat_hash_map<std::string, int> item_index;
+  bool numbered_items = false;
   std::vector<int> item_min;
   std::vector<int> item_max;
 
@@ -88,8 +93,9 @@ struct InstrumentDef {
   InstrumentSlots slots;
 
   int item_count() const { return static_cast<int>(item_names.size()); }
-  // Index of `name` among the items, or -1.
+  // Index of `name` among the items, or -1. Call BuildItemIndex() first.
   int ItemIndex(std::string_view name) const;
+  void BuildItemIndex();
   // The band holding `total`, or null.
   const Band* BandFor(int total) const;
   // "item1..item9" or "q1, q2, ..." for messages.
