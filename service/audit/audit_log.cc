@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/status_macros.h"
+#include "service/audit/annotated_mutex.h"
 #include "service/audit/format.h"
 #include "service/audit/json.h"
 
@@ -236,6 +237,7 @@ struct Pending {
 
 // Lock order: `close_once_` (Close) is taken before `mu_`; `mu_` is a leaf —
 // nothing is called out (file system, callbacks, clock) while it is held.
+// Locks go through AnnotatedMutexLock so that TSan builds see them.
 class AuditLogImpl final : public AuditLog {
  public:
   AuditLogImpl(AuditLogOptions options, FileSystem* fs, WriterState state)
@@ -268,9 +270,10 @@ class AuditLogImpl final : public AuditLog {
     pending.kind = std::move(kind);
     pending.done = std::move(done);
     {
-      absl::MutexLock lock(&mu_);
+      AnnotatedMutexLock lock(&mu_);
       if (!closing_) {
         queue_.push_back(std::move(pending));
+        work_.Signal();
         return;
       }
     }
@@ -279,12 +282,12 @@ class AuditLogImpl final : public AuditLog {
   }
 
   bool healthy() const override {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     return !failed_ && !closing_;
   }
 
   AuditStats stats() const override {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     AuditStats stats = stats_;
     stats.batch_size = batch_sizes_.Snapshot();
     stats.sync_seconds = sync_seconds_.Snapshot();
@@ -296,25 +299,22 @@ class AuditLogImpl final : public AuditLog {
   void Close() override {
     std::call_once(close_once_, [this] {
       {
-        absl::MutexLock lock(&mu_);
+        AnnotatedMutexLock lock(&mu_);
         closing_ = true;
+        work_.Signal();
       }
       writer_.join();
     });
   }
 
  private:
-  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !queue_.empty() || closing_;
-  }
-
   // The writer thread: group commits until Close() and the queue is drained.
   void Run() {
     for (;;) {
       std::vector<Pending> batch;
       {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(this, &AuditLogImpl::HasWork));
+        AnnotatedMutexLock lock(&mu_);
+        while (queue_.empty() && !closing_) AnnotatedWait(&work_, &mu_);
         if (queue_.empty()) break;  // closing, and everything is written
         const size_t n = std::min(queue_.size(), options_.max_batch);
         batch.reserve(n);
@@ -373,7 +373,7 @@ class AuditLogImpl final : public AuditLog {
     }
 
     {
-      absl::MutexLock lock(&mu_);
+      AnnotatedMutexLock lock(&mu_);
       if (status.ok()) {
         if (valid > 0) {
           stats_.records += valid;
@@ -457,6 +457,7 @@ class AuditLogImpl final : public AuditLog {
   std::vector<double> sync_latencies_;  // of the batch being committed
 
   mutable absl::Mutex mu_;
+  absl::CondVar work_;  // signalled when queue_ or closing_ changes
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool failed_ ABSL_GUARDED_BY(mu_) = false;

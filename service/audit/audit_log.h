@@ -100,7 +100,8 @@ class AuditLog {
   // at 000001.jsonl:88 to 000001.jsonl.torn-..."); empty if nothing.
   virtual std::string recovered() const = 0;
 
-  // Writes everything queued, syncs, stops the writer. Idempotent.
+  // Writes everything queued, syncs, stops the writer. Idempotent. Never call
+  // it from a Done callback: it joins the thread that runs the callbacks.
   virtual void Close() = 0;
 };
 

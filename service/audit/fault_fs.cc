@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "service/audit/annotated_mutex.h"
 
 namespace stepwise::service::audit {
 namespace {
@@ -52,32 +53,32 @@ class FaultInjectingFileSystem::File final : public WritableFile {
 };
 
 void FaultInjectingFileSystem::FailAppend(int n, int error_number) {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   append_faults_.push_back({appends_ + n, Fault::kFail, error_number});
 }
 
 void FaultInjectingFileSystem::TearAppend(int n, int error_number) {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   append_faults_.push_back({appends_ + n, Fault::kTear, error_number});
 }
 
 void FaultInjectingFileSystem::FailSync(int n, int error_number) {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   sync_faults_.push_back({syncs_ + n, Fault::kFail, error_number});
 }
 
 void FaultInjectingFileSystem::FailTruncate(int error_number) {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   truncate_errno_ = error_number;
 }
 
 int FaultInjectingFileSystem::appends() const {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   return appends_;
 }
 
 int FaultInjectingFileSystem::syncs() const {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   return syncs_;
 }
 
@@ -98,12 +99,12 @@ auto TakeFault(Faults& faults, int count) {
 }  // namespace
 
 FaultInjectingFileSystem::Armed FaultInjectingFileSystem::NextAppend() {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   return TakeFault(append_faults_, ++appends_);
 }
 
 FaultInjectingFileSystem::Armed FaultInjectingFileSystem::NextSync() {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   return TakeFault(sync_faults_, ++syncs_);
 }
 
@@ -124,7 +125,7 @@ FaultInjectingFileSystem::CreateExclusive(const std::string& path) {
 absl::Status FaultInjectingFileSystem::Truncate(const std::string& path,
                                                 uint64_t size) {
   {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     if (truncate_errno_ != 0) {
       return Injected(truncate_errno_, "truncate", path);
     }

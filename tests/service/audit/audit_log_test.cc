@@ -1,13 +1,14 @@
 #include "service/audit/audit_log.h"
 
 #include <cerrno>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/audit/fault_fs.h"
@@ -184,7 +185,7 @@ TEST(AuditLogTest, RejectsBadOptions) {
 class GatedFileSystem final : public FileSystem {
  public:
   explicit GatedFileSystem(FileSystem* base) : base_(base) {}
-  void Open() { gate_.Notify(); }
+  void Open() { gate_.Open(); }
 
   absl::StatusOr<std::unique_ptr<WritableFile>> OpenForAppend(
       const std::string& path) override {
@@ -230,22 +231,41 @@ class GatedFileSystem final : public FileSystem {
   }
 
  private:
+  // Closed until Open(); std::mutex so that TSan sees the ordering.
+  class Gate {
+   public:
+    void Open() {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_ = true;
+      cv_.notify_all();
+    }
+    void Wait() {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return open_; });
+    }
+
+   private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool open_ = false;
+  };
+
   class File final : public WritableFile {
    public:
-    File(std::unique_ptr<WritableFile> base, absl::Notification* gate)
+    File(std::unique_ptr<WritableFile> base, Gate* gate)
         : base_(std::move(base)), gate_(gate) {}
     absl::Status Append(absl::string_view d) override {
       return base_->Append(d);
     }
     absl::Status Sync() override {
-      gate_->WaitForNotification();
+      gate_->Wait();
       return base_->Sync();
     }
     absl::Status Close() override { return base_->Close(); }
 
    private:
     std::unique_ptr<WritableFile> base_;
-    absl::Notification* gate_;
+    Gate* gate_;
   };
 
   absl::StatusOr<std::unique_ptr<WritableFile>> Wrap(
@@ -255,7 +275,7 @@ class GatedFileSystem final : public FileSystem {
   }
 
   FileSystem* const base_;
-  absl::Notification gate_;
+  Gate gate_;
 };
 
 TEST(AuditLogTest, GroupCommitUnderConcurrentAppenders) {
@@ -322,12 +342,13 @@ TEST(AuditLogTest, CallbackRunsOnlyAfterSync) {
   auto log = MustOpen(Options(dir, &fs));
   const int syncs_before = fs.syncs();
   int syncs_seen = -1;
-  absl::Notification done;
-  log->Append("decision", Body(1), [&](absl::Status s, uint64_t) {
+  Collector collector;
+  AuditLog::Done record = collector.Callback(0);
+  log->Append("decision", Body(1), [&](absl::Status s, uint64_t seq) {
     syncs_seen = fs.syncs();
-    done.Notify();
+    record(std::move(s), seq);
   });
-  done.WaitForNotification();
+  collector.Wait(1);
   EXPECT_EQ(syncs_seen, syncs_before + 1);
 }
 
