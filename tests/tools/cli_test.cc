@@ -2,10 +2,13 @@
 // test, eval and expr (architecture §6: 0 ok, 1 a check failed, 2 usage).
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "stepwise/v1/diff.pb.h"
 #include "tests/tools/run_command.h"
 
 namespace stepwise {
@@ -149,6 +152,68 @@ TEST(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(RunCommand({kStepwise, "frobnicate"}).exit_code, 2);
   EXPECT_EQ(RunCommand({kStepwise, "eval", kRules}).exit_code, 2);
   EXPECT_EQ(RunCommand({kStepwise, "--help"}).exit_code, 0);
+}
+
+// A copy of the default bundle with `from` replaced by `to` in its ruleset.
+std::string RulesWith(const std::string& name, const std::string& from,
+                      const std::string& to) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::copy(kRules, dir, std::filesystem::copy_options::recursive);
+  std::ifstream in(dir / "ruleset.yaml", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  std::ofstream(dir / "ruleset.yaml", std::ios::binary) << text;
+  return dir.string();
+}
+
+TEST(CliTest, DiffOfABundleWithItselfFindsNoDifferences) {
+  const auto r = RunCommand({kStepwise, "diff", kRules, kRules});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("\nNo differences.\n"));
+}
+
+TEST(CliTest, DiffReportsAThresholdAsTextAndAsJson) {
+  const std::string changed =
+      RulesWith("diff-threshold", "phq9.total >= 16'", "phq9.total >= 15'");
+  const auto text = RunCommand({kStepwise, "diff", kRules, changed});
+  // Differences are a report, not a failure.
+  EXPECT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_THAT(text.output, HasSubstr("  ~ SEV-01  More severe depression at a low step\n"
+                                     "      threshold of phq9.total >=: 16 \u2192 15"));
+
+  const auto json = RunCommand({kStepwise, "diff", kRules, changed, "--json"});
+  EXPECT_EQ(json.exit_code, 0) << json.output;
+  v1::BundleDiff diff;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.output, &diff).ok())
+      << json.output;
+  ASSERT_EQ(diff.rules_changed_size(), 1);
+  EXPECT_EQ(diff.rules_changed(0).id(), "SEV-01");
+  ASSERT_EQ(diff.rules_changed(0).changes_size(), 1);
+  ASSERT_EQ(diff.rules_changed(0).changes(0).thresholds_size(), 1);
+  EXPECT_EQ(diff.rules_changed(0).changes(0).thresholds(0).old_value(), "16");
+  EXPECT_EQ(diff.rules_changed(0).changes(0).thresholds(0).new_value(), "15");
+  EXPECT_NE(diff.old_bundle().sha256(), diff.new_bundle().sha256());
+}
+
+TEST(CliTest, DiffNeedsTwoBundlesThatLint) {
+  const std::string broken = BundleWith("diff-broken", "ruleset.yaml", R"(ruleset: t
+version: "1"
+steps: {1: a, 2: b}
+rules:
+  - {id: A, title: t, when: phq9.totl >= 10, action: STAY, rationale: r, follow_up: f, source: s}
+default: {action: STAY, rationale: r}
+)");
+  const auto r = RunCommand({kStepwise, "diff", kRules, broken});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("ruleset.yaml:5:29: unknown identifier 'phq9.totl'"));
+  EXPECT_THAT(r.output, Not(HasSubstr("Rule bundle diff")));
+  EXPECT_EQ(RunCommand({kStepwise, "diff", kRules}).exit_code, 2);
+  EXPECT_EQ(RunCommand({kStepwise, "diff", kRules, kTestData + "/no-such-bundle"}).exit_code,
+            2);
 }
 
 }  // namespace
