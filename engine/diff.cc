@@ -167,19 +167,23 @@ bool IsComparison(const ExprToken& t) {
          IsOp(t, "==") || IsOp(t, "!=");
 }
 
-// Tokens that delimit an operand of a comparison: an operand bounded by
-// these on both sides is exactly the fact it names, with no arithmetic.
+// Tokens that bound an operand: an operand with these on both sides is
+// exactly the fact it names, with no arithmetic beside it.
 bool IsDelimiter(const ExprToken& t) {
   return IsOp(t, "(") || IsOp(t, ")") || IsOp(t, "[") || IsOp(t, "]") ||
          IsOp(t, "&&") || IsOp(t, "||") || IsOp(t, ",") || IsOp(t, "?") ||
          IsOp(t, ":");
 }
 
+// An opening bracket may come before an operand and a closing one after it,
+// not the other way round: `size(x)` is a call, not the fact `size`.
 bool DelimitedBefore(const std::vector<ExprToken>& t, size_t i) {
-  return i == 0 || IsDelimiter(t[i - 1]);
+  return i == 0 || (IsDelimiter(t[i - 1]) && !IsOp(t[i - 1], ")") &&
+                    !IsOp(t[i - 1], "]"));
 }
 bool DelimitedAfter(const std::vector<ExprToken>& t, size_t i) {
-  return i + 1 >= t.size() || IsDelimiter(t[i + 1]);
+  return i + 1 >= t.size() || (IsDelimiter(t[i + 1]) && !IsOp(t[i + 1], "(") &&
+                               !IsOp(t[i + 1], "["));
 }
 
 // `16 <= x` reads as `x >= 16`.

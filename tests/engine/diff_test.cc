@@ -632,6 +632,9 @@ TEST(CompareExpressionsTest, ThresholdContextAndEffect) {
 
   t = OnlyThreshold("phq9.total * 2 >= 10", "phq9.total * 3 >= 10");
   EXPECT_FALSE(t.comparison());
+  // A function's name is not a fact.
+  t = OnlyThreshold("2 <= size(flags)", "3 <= size(flags)");
+  EXPECT_FALSE(t.comparison());
 
   // A list element: the list and what is tested against it.
   t = OnlyThreshold("x && cssrs.q6 in [1, 2]", "x && cssrs.q6 in [1, 3]");
