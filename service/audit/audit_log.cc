@@ -167,6 +167,9 @@ absl::StatusOr<WriterState> Recover(FileSystem& fs, const std::string& dir) {
     STEPWISE_ASSIGN_OR_RETURN(
         state.file, fs.CreateExclusive(JoinPath(dir, SegmentFileName(1))));
     STEPWISE_RETURN_IF_ERROR(fs.SyncDir(dir));
+    // A new log's folder may be new too: make its name durable, or a crash
+    // could take the folder, acknowledged records and all.
+    STEPWISE_RETURN_IF_ERROR(fs.SyncDir(ParentDir(dir)));
     state.segment_number = 1;
     state.last_hash = std::string(kZeroHash);
     return state;

@@ -76,6 +76,9 @@ FileSystem* DefaultFileSystem();
 
 // "dir/name"; `dir` may end with a slash.
 std::string JoinPath(absl::string_view dir, absl::string_view name);
+// The folder holding `path` ("." for a bare name), for SyncDir after
+// creating `path`.
+std::string ParentDir(absl::string_view path);
 
 }  // namespace stepwise::service::audit
 

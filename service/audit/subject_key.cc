@@ -20,13 +20,6 @@ std::string Hex(const unsigned char* data, size_t size) {
       absl::string_view(reinterpret_cast<const char*>(data), size));
 }
 
-std::string ParentDir(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 // The key in a key file's contents: 64 hex digits (optionally followed by a
 // line feed) or 32 raw bytes.
 absl::StatusOr<std::string> DecodeKeyFile(const std::string& path,

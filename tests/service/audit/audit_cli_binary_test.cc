@@ -59,7 +59,7 @@ TEST(AuditCliBinaryTest, VerifyBroken) {
 
 TEST(AuditCliBinaryTest, Show) {
   Outcome run = Stepwise("audit show " + TestData("good") +
-                     " 01936f3e-7c2a-7000-8000-000000000001");
+                         " 01936f3e-7c2a-7000-8000-000000000001");
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_THAT(run.output, StartsWith("{\n  \"seq\": 2,\n"));
   run = Stepwise("audit show " + TestData("good") + " no-such-decision");
