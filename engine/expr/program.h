@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -35,7 +36,14 @@ struct Limits {
   int max_depth = 64;
   // Most elements in one list literal. Default: 256.
   size_t max_list_elements = 256;
+  // Most nodes in one compiled expression once the defines it names are
+  // expanded (a define used twice counts twice). Default: 16384.
+  size_t max_nodes = 16384;
 };
+
+// Depth is also capped at this value whatever Limits::max_depth says, so that
+// no input can exhaust the stack of the recursive checker and evaluator.
+inline constexpr int kMaxDepthCap = 256;
 
 struct Issue {
   int line = 1;    // 1-based, within the expression text
@@ -46,7 +54,10 @@ struct Issue {
 class Program;
 
 // The named expressions of a ruleset's `define:` block, compiled in order;
-// a define may use the defines before it.
+// a define may use the defines before it. A define's paths resolve against
+// the Declarations given to Add: compile the conditions that name it against
+// the same ones. Read-only (and so thread-safe) once the block is added;
+// programs compiled with it keep no pointer into it.
 class Defines {
  public:
   Defines();
@@ -62,9 +73,15 @@ class Defines {
 
   bool Contains(std::string_view name) const;
 
- private:
-  friend class Program;
+  // The defines added so far, in order, as (name, text): for tools that show
+  // or compare the block.
+  std::vector<std::pair<std::string, std::string>> Texts() const;
+
+  // Internal: the compiled defines, read by Compile.
   struct Impl;
+  const Impl* impl() const { return impl_.get(); }
+
+ private:
   std::unique_ptr<Impl> impl_;
 };
 

@@ -26,7 +26,9 @@ struct Type {
   static constexpr Type String() { return {Kind::kString, Kind::kBool}; }
   static constexpr Type List(Kind elem) { return {Kind::kList, elem}; }
 
-  bool is_numeric() const { return kind == Kind::kInt || kind == Kind::kDouble; }
+  bool is_numeric() const {
+    return kind == Kind::kInt || kind == Kind::kDouble;
+  }
   friend bool operator==(const Type& a, const Type& b) {
     return a.kind == b.kind && (a.kind != Kind::kList || a.elem == b.elem);
   }
@@ -41,10 +43,21 @@ enum class ErrorCode : uint32_t {
   kDivisionByZero,
   kModulusByZero,
   kInvalidArgument,  // e.g. a list element that is itself absent
+  // A fact slot holds a value of another type than its declaration: a bug in
+  // whoever filled the fact table, reported rather than misread.
+  kTypeMismatch,
 };
 std::string_view ErrorCodeName(ErrorCode code);
 
-enum class Tag : uint8_t { kAbsent = 0, kError, kBool, kInt, kDouble, kString, kList };
+enum class Tag : uint8_t {
+  kAbsent = 0,
+  kError,
+  kBool,
+  kInt,
+  kDouble,
+  kString,
+  kList
+};
 
 inline constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
 
