@@ -1,0 +1,447 @@
+// stepwise-load: requests/s and p50/p99 latency of Evaluate at 1, 16 and 64
+// concurrent streams against (a) stepwise-server with its durable audit log
+// and (b) stepwise-bare-server (an empty handler, the same messages), in one
+// run, with the ratios; plus records per fdatasync and the audit's share of
+// the server's CPU. Loopback only; every phase is bounded in time.
+//
+//   stepwise-load [--duration 5s] [--warmup 1s] [--streams 1,16,64]
+//                 [--bundle DIR] [--request FILE.json] [--work-dir DIR]
+//
+// The client is a closed loop on gRPC's callback API: each stream keeps one
+// call outstanding and starts the next from the completion callback. Every
+// call has a fresh request_id, so stepwise evaluates and audits each one.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "stepwise/v1/service.grpc.pb.h"
+
+namespace stepwise::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A child server process that announced its port on stdout.
+struct Child {
+  pid_t pid = -1;
+  int port = 0;
+  int metrics_port = -1;
+};
+
+bool SpawnServer(const std::string& binary,
+                 const std::vector<std::string>& args, Child* child) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  std::vector<std::string> storage = {binary};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& s : storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  child->pid = pid;
+  std::string line;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (line.find('\n') == std::string::npos) {
+    pollfd pfd{fds[0], POLLIN, 0};
+    const int ms = static_cast<int>(std::max<int64_t>(
+        0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    char buf[256];
+    ssize_t n = 0;
+    if (poll(&pfd, 1, ms) <= 0 || (n = read(fds[0], buf, sizeof(buf))) <= 0) {
+      close(fds[0]);
+      return false;
+    }
+    line.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  std::smatch m;
+  if (!std::regex_search(line, m, std::regex(R"(listening on [^ ]+:(\d+))"))) {
+    return false;
+  }
+  child->port = std::stoi(m[1]);
+  if (std::regex_search(line, m, std::regex(R"(metrics on [^ ]+:(\d+))"))) {
+    child->metrics_port = std::stoi(m[1]);
+  }
+  return true;
+}
+
+void StopServer(Child& child) {
+  if (child.pid <= 0) return;
+  kill(child.pid, SIGTERM);
+  int status = 0;
+  waitpid(child.pid, &status, 0);
+  child.pid = -1;
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  // Plain HTTP/1.0 over loopback, as a Prometheus scraper would.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\n\r\n";
+    if (write(fd, request.data(), request.size()) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[8192];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        response.append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  return response;
+}
+
+double MetricValue(const std::string& text, const std::string& name) {
+  std::smatch m;
+  if (std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+-]+)\n"))) {
+    double v = 0;
+    if (absl::SimpleAtod(m[1].str(), &v)) return v;
+  }
+  return 0;
+}
+
+// CPU seconds (user + system) of one /proc stat file; comm in *name.
+double ReadCpu(const std::string& stat_path, std::string* name = nullptr) {
+  std::ifstream in(stat_path);
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  const size_t open = text.find('(');
+  const size_t close = text.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return 0;
+  if (name != nullptr) *name = text.substr(open + 1, close - open - 1);
+  std::vector<std::string> fields =
+      absl::StrSplit(text.substr(close + 2), ' ', absl::SkipEmpty());
+  // After "(comm) ": field 3 (state) is index 0; utime is 14, stime 15.
+  if (fields.size() < 13) return 0;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
+}
+
+// CPU per thread of `pid`: tid -> {comm, seconds}.
+std::map<int, std::pair<std::string, double>> ThreadCpu(pid_t pid) {
+  std::map<int, std::pair<std::string, double>> out;
+  const std::string dir = absl::StrCat("/proc/", pid, "/task");
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    int tid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &tid)) continue;
+    std::string name;
+    const double cpu = ReadCpu(entry.path().string() + "/stat", &name);
+    out[tid] = {name, cpu};
+  }
+  return out;
+}
+
+struct Result {
+  double rps = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  int64_t errors = 0;
+};
+
+// A closed loop of `streams` outstanding calls for warmup + duration.
+class LoadRun {
+ public:
+  LoadRun(const std::string& target, int streams,
+          const v1::EvaluateRequest& request, absl::Duration warmup,
+          absl::Duration duration)
+      : request_(request), streams_(streams) {
+    // Up to 4 connections, so one HTTP/2 connection is not the bottleneck.
+    const int channels = std::min(streams, 4);
+    for (int c = 0; c < channels; ++c) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+      args.SetInt("stepwise.bench.channel", c);  // distinct connections
+      stubs_.push_back(v1::DecisionService::NewStub(grpc::CreateCustomChannel(
+          target, grpc::InsecureChannelCredentials(), args)));
+    }
+    const Clock::time_point now = Clock::now();
+    measure_from_ = now + absl::ToChronoNanoseconds(warmup);
+    stop_at_ = measure_from_ + absl::ToChronoNanoseconds(duration);
+    latencies_.resize(static_cast<size_t>(streams));
+    absl::MutexLock lock(&mu_);
+    active_streams_ = streams;
+  }
+
+  Result Run() {
+    for (int s = 0; s < streams_; ++s) StartCall(s);
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](int* active) { return *active == 0; }, &active_streams_));
+    }
+    std::vector<double> all;
+    for (auto& v : latencies_) all.insert(all.end(), v.begin(), v.end());
+    std::sort(all.begin(), all.end());
+    Result r;
+    const double seconds =
+        std::chrono::duration<double>(stop_at_ - measure_from_).count();
+    r.rps = static_cast<double>(all.size()) / seconds;
+    if (!all.empty()) {
+      r.p50_ms = all[all.size() / 2] * 1e3;
+      r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)] * 1e3;
+    }
+    r.errors = errors_.load();
+    return r;
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext context;
+    v1::EvaluateRequest request;
+    v1::Decision response;
+    Clock::time_point start;
+  };
+
+  void StartCall(int stream) {
+    if (Clock::now() >= stop_at_) {
+      absl::MutexLock lock(&mu_);
+      --active_streams_;
+      return;
+    }
+    auto call = std::make_shared<Call>();
+    call->request = request_;
+    call->request.set_request_id(
+        absl::StrCat("load-", stream, "-", next_id_.fetch_add(1)));
+    call->context.set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::seconds(30));
+    call->start = Clock::now();
+    v1::DecisionService::Stub& stub =
+        *stubs_[static_cast<size_t>(stream) % stubs_.size()];
+    stub.async()->Evaluate(
+        &call->context, &call->request, &call->response,
+        [this, stream, call](grpc::Status status) {
+          const Clock::time_point end = Clock::now();
+          if (!status.ok()) {
+            errors_.fetch_add(1);
+          } else if (call->start >= measure_from_ && end <= stop_at_) {
+            latencies_[static_cast<size_t>(stream)].push_back(
+                std::chrono::duration<double>(end - call->start).count());
+          }
+          StartCall(stream);
+        });
+  }
+
+  const v1::EvaluateRequest request_;
+  const int streams_;
+  std::vector<std::unique_ptr<v1::DecisionService::Stub>> stubs_;
+  Clock::time_point measure_from_;
+  Clock::time_point stop_at_;
+  // One vector per stream: a stream's calls never overlap, so no lock.
+  std::vector<std::vector<double>> latencies_;
+  std::atomic<int64_t> next_id_{0};
+  std::atomic<int64_t> errors_{0};
+  absl::Mutex mu_;
+  int active_streams_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+Result Measure(const std::string& target, int streams,
+               const v1::EvaluateRequest& request, absl::Duration warmup,
+               absl::Duration duration) {
+  LoadRun run(target, streams, request, warmup, duration);
+  return run.Run();
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"stepwise-load: stepwise-server vs a bare gRPC server"};
+  std::string duration_text = "5s", warmup_text = "1s",
+              streams_text = "1,16,64";
+  std::string bundle = absl::StrCat(STEPWISE_SOURCE_DIR, "/rules");
+  std::string request_path =
+      absl::StrCat(STEPWISE_SOURCE_DIR, "/bench/load/request.json");
+  std::string work_dir;
+  app.add_option("--duration", duration_text, "measured time per run")
+      ->capture_default_str();
+  app.add_option("--warmup", warmup_text, "unmeasured time before each run")
+      ->capture_default_str();
+  app.add_option("--streams", streams_text,
+                 "concurrent streams, comma-separated")
+      ->capture_default_str();
+  app.add_option("--bundle", bundle, "bundle served by stepwise-server")
+      ->capture_default_str();
+  app.add_option("--request", request_path, "EvaluateRequest as JSON")
+      ->capture_default_str();
+  app.add_option("--work-dir", work_dir,
+                 "folder for the audit log (default: a fresh temp folder)");
+  CLI11_PARSE(app, argc, argv);
+
+  absl::Duration duration, warmup;
+  if (!absl::ParseDuration(duration_text, &duration) ||
+      !absl::ParseDuration(warmup_text, &warmup)) {
+    std::cerr << "stepwise-load: bad duration\n";
+    return 2;
+  }
+  std::vector<int> stream_counts;
+  for (absl::string_view s : absl::StrSplit(streams_text, ',')) {
+    int n = 0;
+    if (!absl::SimpleAtoi(s, &n) || n < 1) {
+      std::cerr << "stepwise-load: bad --streams\n";
+      return 2;
+    }
+    stream_counts.push_back(n);
+  }
+  std::ifstream request_file(request_path);
+  std::string json((std::istreambuf_iterator<char>(request_file)),
+                   std::istreambuf_iterator<char>());
+  v1::EvaluateRequest request;
+  if (!google::protobuf::util::JsonStringToMessage(json, &request).ok()) {
+    std::cerr << "stepwise-load: cannot read " << request_path << "\n";
+    return 2;
+  }
+  if (work_dir.empty()) {
+    char tmpl[] = "/tmp/stepwise-load-XXXXXX";
+    work_dir = mkdtemp(tmpl);
+  }
+  const std::string audit_dir = work_dir + "/audit";
+
+  Child stepwise, bare;
+  if (!SpawnServer(STEPWISE_SERVER_BIN,
+                   {"--bundle", bundle, "--audit-dir", audit_dir, "--port", "0",
+                    "--metrics-port", "0", "--idempotency-capacity", "0"},
+                   &stepwise)) {
+    std::cerr << "stepwise-load: stepwise-server did not start\n";
+    return 1;
+  }
+  const std::string stepwise_target = absl::StrCat("127.0.0.1:", stepwise.port);
+
+  // One real answer: the bare server sends back exactly these bytes.
+  v1::Decision sample;
+  {
+    auto stub = v1::DecisionService::NewStub(grpc::CreateChannel(
+        stepwise_target, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+    v1::EvaluateRequest first = request;
+    first.set_request_id("load-sample");
+    const grpc::Status status = stub->Evaluate(&context, first, &sample);
+    if (!status.ok()) {
+      std::cerr << "stepwise-load: sample call failed: "
+                << status.error_message() << "\n";
+      StopServer(stepwise);
+      return 1;
+    }
+  }
+  const std::string response_path = work_dir + "/decision.bin";
+  std::ofstream(response_path, std::ios::binary) << sample.SerializeAsString();
+  if (!SpawnServer(STEPWISE_BARE_SERVER_BIN,
+                   {"--port", "0", "--response", response_path}, &bare)) {
+    std::cerr << "stepwise-load: stepwise-bare-server did not start\n";
+    StopServer(stepwise);
+    return 1;
+  }
+  const std::string bare_target = absl::StrCat("127.0.0.1:", bare.port);
+
+  std::cout << absl::StrFormat(
+      "stepwise-load: request %d bytes, decision %d bytes; %s per run after "
+      "%s warm-up; %d cores\n\n",
+      request.ByteSizeLong(), sample.ByteSizeLong(),
+      absl::FormatDuration(duration), absl::FormatDuration(warmup),
+      static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  std::cout << absl::StrFormat(
+      "%7s | %-8s %10s %9s %9s %6s | %-8s %10s %9s %9s | %9s %9s\n", "streams",
+      "server", "req/s", "p50 ms", "p99 ms", "errors", "server", "req/s",
+      "p50 ms", "p99 ms", "rps ratio", "p99 ratio");
+
+  double audit_cpu = 0, server_cpu = 0;
+  for (int streams : stream_counts) {
+    const double cpu_before =
+        ReadCpu(absl::StrCat("/proc/", stepwise.pid, "/stat"));
+    const auto threads_before = ThreadCpu(stepwise.pid);
+    const Result s =
+        Measure(stepwise_target, streams, request, warmup, duration);
+    const auto threads_after = ThreadCpu(stepwise.pid);
+    server_cpu +=
+        ReadCpu(absl::StrCat("/proc/", stepwise.pid, "/stat")) - cpu_before;
+    // The audit writer is the busy thread gRPC did not start (gRPC names its
+    // threads); the main and signal threads sleep in a wait.
+    for (const auto& [tid, after] : threads_after) {
+      if (tid == stepwise.pid) continue;
+      if (after.first != "stepwise-server" && after.first != "audit-writer") {
+        continue;
+      }
+      auto before = threads_before.find(tid);
+      audit_cpu += after.second -
+                   (before != threads_before.end() ? before->second.second : 0);
+    }
+    const Result b = Measure(bare_target, streams, request, warmup, duration);
+    std::cout << absl::StrFormat(
+        "%7d | %-8s %10.0f %9.3f %9.3f %6d | %-8s %10.0f %9.3f %9.3f | %8.0f%% "
+        "%8.2fx\n",
+        streams, "stepwise", s.rps, s.p50_ms, s.p99_ms, s.errors, "bare", b.rps,
+        b.p50_ms, b.p99_ms, b.rps > 0 ? 100 * s.rps / b.rps : 0,
+        b.p99_ms > 0 ? s.p99_ms / b.p99_ms : 0);
+  }
+
+  const std::string metrics = HttpGet(stepwise.metrics_port, "/metrics");
+  const double batches =
+      MetricValue(metrics, "stepwise_audit_batch_records_count");
+  const double records =
+      MetricValue(metrics, "stepwise_audit_batch_records_sum");
+  const double syncs =
+      MetricValue(metrics, "stepwise_audit_sync_seconds_count");
+  const double sync_sum =
+      MetricValue(metrics, "stepwise_audit_sync_seconds_sum");
+  std::cout << absl::StrFormat(
+      "\naudit: %.0f records in %.0f group commits = %.1f records per "
+      "fdatasync; mean fdatasync %.3f ms\n",
+      records, batches, batches > 0 ? records / batches : 0,
+      syncs > 0 ? 1e3 * sync_sum / syncs : 0);
+  std::cout << absl::StrFormat(
+      "audit writer thread: %.2f s of %.2f s server CPU (%.0f%%)\n", audit_cpu,
+      server_cpu, server_cpu > 0 ? 100 * audit_cpu / server_cpu : 0);
+
+  StopServer(bare);
+  StopServer(stepwise);
+  return 0;
+}
+
+}  // namespace
+}  // namespace stepwise::bench
+
+int main(int argc, char** argv) { return stepwise::bench::Main(argc, argv); }
