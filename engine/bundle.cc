@@ -546,6 +546,10 @@ void Loader::LoadRuleset(const std::string& path, const std::string& text) {
             id = flag.Scalar();
           } else if (file.CheckMap(flag, "flag", {"id", "description"}, {"id"})) {
             id = file.String(flag["id"], "flag id").value_or("");
+            if (flag["description"]) {
+              bundle_->flag_descriptions[id] =
+                  file.String(flag["description"], "flag description").value_or("");
+            }
           } else {
             continue;
           }
@@ -591,6 +595,7 @@ void Loader::LoadRuleset(const std::string& path, const std::string& text) {
             continue;
           }
           std::vector<expr::Issue> issues;
+          bundle_->define_texts.emplace_back(name, it->second.Scalar());
           bundle_->defines.Add(name, it->second.Scalar(), bundle_->decls, limits, &issues);
           ReportIssues(file, it->second, issues);
         }

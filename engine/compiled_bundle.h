@@ -69,6 +69,11 @@ class CompiledBundle {
 
   expr::Declarations decls;
   expr::Defines defines;
+  // The define: block as written, in order (name, expression text), for
+  // reviewers (stepwise diff).
+  std::vector<std::pair<std::string, std::string>> define_texts;
+  // flag -> its description, as written.
+  std::map<std::string, std::string> flag_descriptions;
   std::vector<CompiledRule> rules;
   DefaultOutcome default_outcome;
 

@@ -15,7 +15,6 @@
 #include "absl/time/time.h"
 #include "engine/compiled_bundle.h"
 #include "engine/decide.h"
-#include "engine/expr/ast.h"  // Defines::Impl: the text of each define
 #include "google/protobuf/util/json_util.h"
 
 namespace stepwise::engine {
@@ -481,12 +480,11 @@ Entries MetadataEntries(const CompiledBundle& b) {
   for (const auto& [step, name] : b.steps) {
     AddMember(&e, "step", absl::StrCat(step), name);
   }
-  for (const std::string& flag : b.flags) AddMember(&e, "flag", flag, "");
-  if (const expr::Defines::Impl* defines = b.defines.impl()) {
-    for (const auto& define : defines->entries) {
-      AddMember(&e, "define", define->name, define->ast.source, true);
-    }
+  for (const std::string& flag : b.flags) {
+    const auto it = b.flag_descriptions.find(flag);
+    AddMember(&e, "flag", flag, it == b.flag_descriptions.end() ? "" : it->second);
   }
+  for (const auto& [name, text] : b.define_texts) AddMember(&e, "define", name, text, true);
   e.push_back({"default_rationale", "", b.default_outcome.rationale});
   e.push_back({"default_follow_up", "", b.default_outcome.follow_up});
   e.push_back({"default_source", "", b.default_outcome.source});

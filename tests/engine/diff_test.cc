@@ -495,7 +495,7 @@ TEST(DiffTest, MetadataChanges) {
                         "  effective from: 2026-11-01 → 2026-12-01\n"
                         "  step 4: Specialist care → Specialist mental-health "
                         "care\n"
-                        "  flag added: carer_concern\n"));
+                        "  flag carer_concern added: A carer reports a concern.\n"));
 }
 
 TEST(DiffTest, DefineChangeUsedByASafetyRuleIsMarked) {
