@@ -53,6 +53,30 @@ std::vector<FieldViolation> ValidateRequest(const Bundle& bundle,
   return violations;
 }
 
+Outcome EvaluateOutcome(const Bundle& bundle, const v1::EvaluateRequest& request,
+                        absl::Time received_at) {
+  const CompiledBundle& b = bundle.compiled();
+  Outcome outcome;
+  std::vector<std::string> warnings;
+  FactTable facts(b);
+  if (!DeriveFacts(b, request, ResolveAsOf(request, received_at), &facts,
+                   &outcome.violations, &warnings)) {
+    return outcome;
+  }
+  CoreDecision core;
+  Decide(b, facts.slots(), request.current_step(), &core);
+  outcome.action = core.action;
+  outcome.recommended_step = core.step;
+  outcome.matched.assign(core.matched.begin(), core.matched.end());
+  for (uint32_t i : core.matched) {
+    if (b.rules[i].action == v1::REFER) outcome.refer_to.push_back(b.rules[i].refer_to);
+  }
+  std::sort(outcome.refer_to.begin(), outcome.refer_to.end());
+  outcome.refer_to.erase(std::unique(outcome.refer_to.begin(), outcome.refer_to.end()),
+                         outcome.refer_to.end());
+  return outcome;
+}
+
 EvaluationResult Evaluate(const Bundle& bundle, const v1::EvaluateRequest& request,
                           absl::Time received_at, const EvaluateOptions& options) {
   const CompiledBundle& b = bundle.compiled();

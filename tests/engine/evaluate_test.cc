@@ -191,3 +191,36 @@ TEST_F(EvaluateTest, ExplainTracesEveryRule) {
 
 }  // namespace
 }  // namespace stepwise::engine
+
+namespace stepwise::engine {
+namespace {
+
+TEST(EvaluateOutcomeTest, AgreesWithEvaluate) {
+  std::shared_ptr<const Bundle> bundle = testing::MustLoadRuleset(kRuleset);
+  for (const char* flags : {"[]", R"(["red_flag"])"}) {
+    for (int step = 1; step <= 4; ++step) {
+      for (int total = 0; total <= 27; ++total) {
+        const auto request = testing::Request(absl::StrCat(
+            R"({"subjectId": "s", "currentStep": )", step,
+            R"(, "asOf": "2026-11-20T12:00:00Z", "flags": )", flags,
+            R"(, "assessments": [{"instrument": "phq9", "total": )", total,
+            R"(, "administeredAt": "2026-11-20T09:00:00Z"}]})"));
+        const EvaluationResult full = Evaluate(*bundle, request, absl::UnixEpoch());
+        const Outcome outcome = EvaluateOutcome(*bundle, request, absl::UnixEpoch());
+        ASSERT_TRUE(full.ok() && outcome.ok());
+        EXPECT_EQ(outcome.action, full.decision.action());
+        EXPECT_EQ(outcome.recommended_step, full.decision.recommended_step());
+        std::vector<std::string> ids;
+        for (uint32_t i : outcome.matched) ids.push_back(bundle->rules()[i].id);
+        std::vector<std::string> expected;
+        for (const auto& m : full.decision.matched_rules()) expected.push_back(m.rule_id());
+        EXPECT_EQ(ids, expected);
+        EXPECT_EQ(outcome.refer_to, std::vector<std::string>(full.decision.refer_to().begin(),
+                                                             full.decision.refer_to().end()));
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace stepwise::engine
