@@ -96,8 +96,9 @@ class AuditLog {
   // False once a write or sync has failed, or after Close().
   virtual bool healthy() const = 0;
   virtual AuditStats stats() const = 0;
-  // What start-up recovery did (e.g. "quarantined a torn record of 120 bytes
-  // at 000001.jsonl:88 to 000001.jsonl.torn-..."); empty if nothing.
+  // What start-up recovery did, for the server to log (e.g. "quarantined a
+  // torn record of 120 bytes at 000001.jsonl:88 (hash does not match the
+  // record) to 000001.jsonl.torn-1"); empty if nothing.
   virtual std::string recovered() const = 0;
 
   // Writes everything queued, syncs, stops the writer. Idempotent. Never call
