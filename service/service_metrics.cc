@@ -1,5 +1,7 @@
 #include "service/service_metrics.h"
 
+#include <string_view>
+
 #include "service/status_mapping.h"
 
 namespace stepwise::service {
@@ -11,6 +13,17 @@ using metrics::Histogram;
 // few milliseconds (one fdatasync), a sick disk much longer.
 std::vector<double> LatencyBounds() {
   return Histogram::ExponentialBounds(50e-6, 2, 17);
+}
+
+template <typename T, typename Make>
+T& Resolve(std::atomic<T*>& slot, Make make) {
+  T* child = slot.load(std::memory_order_acquire);
+  if (child == nullptr) {
+    // Racing threads get the same child: the family creates it once.
+    child = &make();
+    slot.store(child, std::memory_order_release);
+  }
+  return *child;
 }
 
 metrics::Histogram::Snapshot FromAudit(const audit::Histogram& h) {
@@ -82,6 +95,37 @@ ServiceMetrics::ServiceMetrics(metrics::Registry* r,
       "stepwise_audit_last_seq",
       "Sequence number of the newest durable audit record.",
       [audit_stats] { return static_cast<double>(audit_stats().last_seq); });
+}
+
+int ServiceMetrics::MethodIndex(const char* method) {
+  return std::string_view(method) == kEvaluateMethod ? 0 : 1;
+}
+
+metrics::Counter& ServiceMetrics::decision(v1::Action action) {
+  const int i = v1::Action_IsValid(action) ? action : 0;
+  return Resolve(
+      decision_children_[static_cast<size_t>(i)], [&]() -> auto& {
+        return decisions.WithLabels(
+            {v1::Action_Name(static_cast<v1::Action>(i))});
+      });
+}
+
+metrics::Counter& ServiceMetrics::rpc(const char* method,
+                                      grpc::StatusCode code) {
+  int c = static_cast<int>(code);
+  if (c < 0 || c >= kCodes) c = grpc::StatusCode::UNKNOWN;
+  const size_t slot = static_cast<size_t>(MethodIndex(method) * kCodes + c);
+  return Resolve(
+      rpc_children_[slot], [&]() -> auto& {
+        return rpcs.WithLabels(
+            {method, StatusCodeName(static_cast<grpc::StatusCode>(c))});
+      });
+}
+
+metrics::Histogram& ServiceMetrics::rpc_duration(const char* method) {
+  return Resolve(
+      duration_children_[static_cast<size_t>(MethodIndex(method))],
+      [&]() -> auto& { return rpc_seconds.WithLabels({method}); });
 }
 
 }  // namespace stepwise::service

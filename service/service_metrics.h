@@ -6,9 +6,12 @@
 #ifndef STEPWISE_SERVICE_SERVICE_METRICS_H_
 #define STEPWISE_SERVICE_SERVICE_METRICS_H_
 
+#include <array>
+#include <atomic>
 #include <functional>
 #include <string>
 
+#include "grpcpp/support/status_code_enum.h"
 #include "service/audit/audit_log.h"
 #include "service/metrics.h"
 #include "stepwise/v1/decision.pb.h"
@@ -49,10 +52,25 @@ struct ServiceMetrics {
   // stepwise_serving: 1 while health is SERVING, else 0.
   metrics::Gauge& serving;
 
-  metrics::Counter& decision(v1::Action action) {
-    return decisions.WithLabels({v1::Action_Name(action)});
-  }
+  // The hot path's children, looked up once each and then read through an
+  // atomic pointer, so answering a call takes no lock.
+  metrics::Counter& decision(v1::Action action);
+  metrics::Counter& rpc(const char* method, grpc::StatusCode code);
+  metrics::Histogram& rpc_duration(const char* method);
+
+ private:
+  static constexpr int kMethods = 2;  // Evaluate, GetRuleset
+  static constexpr int kCodes = 17;   // google.rpc.Code
+  static int MethodIndex(const char* method);
+
+  std::array<std::atomic<metrics::Counter*>, v1::Action_ARRAYSIZE>
+      decision_children_{};
+  std::array<std::atomic<metrics::Counter*>, kMethods * kCodes> rpc_children_{};
+  std::array<std::atomic<metrics::Histogram*>, kMethods> duration_children_{};
 };
+
+inline constexpr char kEvaluateMethod[] = "Evaluate";
+inline constexpr char kGetRulesetMethod[] = "GetRuleset";
 
 }  // namespace stepwise::service
 
