@@ -254,7 +254,7 @@ class Checker {
     AstNode& n = N(i);
     n.type = Type::Bool();
     n.reads_facts = true;
-    n.depth = 2;
+    n.depth = 2 + n.parens;
     n.size = 2;
     if (n.children.size() != 1) {
       return Bad(i, n.begin, "has() takes exactly one argument");

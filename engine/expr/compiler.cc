@@ -596,12 +596,18 @@ class Compiler {
     }
   }
 
-  // A root-chain operand; `c` holds the tag the fast loop expects in the
-  // slot, or kAbsent for operands the loop leaves to the general path.
+  // A root-chain operand; `c` holds the tag the fast loop expects in slot
+  // `a`. Other operands get a tag no slot holds (and slot 0, which exists:
+  // a chain that survived constant folding reads some fact), so the loop's
+  // one tag test sends them to the general path.
   static Node TopNode(Node n) {
-    n.c = static_cast<uint32_t>(n.op == Op::kCmpIK   ? Tag::kInt
-                                : n.op == Op::kCmpDK ? Tag::kDouble
-                                                     : Tag::kAbsent);
+    if (n.op == Op::kCmpIK || n.op == Op::kCmpDK) {
+      n.c =
+          static_cast<uint32_t>(n.op == Op::kCmpIK ? Tag::kInt : Tag::kDouble);
+    } else {
+      n.c = kNotInline;
+      n.a = 0;
+    }
     return n;
   }
 

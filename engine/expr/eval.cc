@@ -428,7 +428,7 @@ ABSL_ATTRIBUTE_NOINLINE Value ChainFrom(const Program::Impl& plan,
                                         Value pending) {
   const bool decider = plan.top_op == Op::kOr;
   for (; i < plan.top.size(); ++i) {
-    const int state = LeafState(plan.top[i], slots);
+    const int state = LeafState(plan.nodes[plan.top_index[i]], slots);
     if (state == static_cast<int>(decider)) return Value::Bool(decider);
     if (state == kGeneral) {
       const Value v = EvalNode(plan.nodes.data(), plan.kids.data(),
@@ -442,19 +442,21 @@ ABSL_ATTRIBUTE_NOINLINE Value ChainFrom(const Program::Impl& plan,
 // The hot path. The common operands (an int or double fact compared with a
 // constant, its slot holding the declared type) are tested inline; at the
 // first other operand the loop hands the rest of the chain to ChainFrom.
+// A plan whose root is no chain.
+ABSL_ATTRIBUTE_NOINLINE Value EvalRoot(const Program::Impl& plan,
+                                       const Value* slots) {
+  return Machine{plan.nodes.data(), plan.kids.data(), slots}.Run(plan.root);
+}
+
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline Value EvalPlanInline(
     const Program::Impl& plan, const Value* slots) {
-  if (plan.top_op == Op::kConst) {
-    return EvalNode(plan.nodes.data(), plan.kids.data(), plan.root, slots);
-  }
+  // Both ways out of the loop are tail calls, so the hot path needs no
+  // stack frame.
+  if (plan.top_op == Op::kConst) return EvalRoot(plan, slots);
   const int decider = plan.top_op == Op::kOr;
   const Node* const begin = plan.top.data();
   const Node* const end = begin + plan.top.size();
   for (const Node* n = begin; n != end; ++n) {
-    if (ABSL_PREDICT_FALSE(n->c == static_cast<uint32_t>(Tag::kAbsent))) {
-      return ChainFrom(plan, slots, static_cast<size_t>(n - begin),
-                       Value::Bool(!decider));
-    }
     // Both readings of the payload are computed and one is kept, so the
     // operand's kind costs no branch.
     const Value& v = slots[n->a];

@@ -85,6 +85,9 @@ inline bool ReadsSlot(Op op) {
          (op >= Op::kCmpIK && op <= Op::kInSK);
 }
 
+// Program::Impl::top: an operand the chain loop does not evaluate inline.
+inline constexpr uint32_t kNotInline = 0xFF;
+
 union Bound {
   int64_t i;
   double d;
@@ -128,8 +131,9 @@ struct Program::Impl {
   // When the root is an && / || chain (or a single operand of the kinds a
   // chain inlines), its operands copied contiguously, so that Evaluate runs
   // them in one loop: no recursion, no child indirection. In these copies
-  // `c` is the slot tag the loop expects (kAbsent: use the general path).
-  // `top_index` holds each operand's node index, for the general path.
+  // `c` is the tag the loop expects in slot `a` (kNotInline: never matches,
+  // use the general path). `top_index` holds each operand's node index, for
+  // the general path.
   Op top_op = Op::kConst;  // kAnd or kOr when the fast path applies
   std::vector<Node> top;
   std::vector<uint32_t> top_index;

@@ -880,9 +880,8 @@ TEST(RobustnessTest, FactConstantChainsMatchTheReference) {
         } else {
           // n - 1, n or n + 1 (n itself where that would overflow).
           int64_t c = r.Pick(kInts);
-          if (r.OneIn(2) &&
-              __builtin_add_overflow(n, static_cast<int64_t>(r.Below(3)) - 1,
-                                     &c)) {
+          if (r.OneIn(2) && __builtin_add_overflow(
+                                n, static_cast<int64_t>(r.Below(3)) - 1, &c)) {
             c = n;
           }
           constant.type = T::kInt;
