@@ -9,11 +9,17 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "service/server.h"
 
 namespace stepwise::service {
 
 int RunServer(const ServerOptions& options) {
+#ifdef NDEBUG
+  // Debian's Abseil is built with Mutex deadlock detection on; it costs a
+  // graph update per lock on the hot path. Debug builds keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
   // Blocked in every thread (threads inherit the mask), so only the signal
   // thread's sigwait sees them and no handler runs in the middle of gRPC.
   sigset_t signals;
