@@ -55,6 +55,19 @@ void VisitServerOptions(Visitor& v) {
     "Start a new audit segment past this size", false);
   v("audit_max_batch", &ServerOptions::audit_max_batch,
     "Most records in one audit group commit", false);
+  v("tokens_file", &ServerOptions::tokens_file,
+    "YAML file of bearer-token hashes -> principal, roles (chmod 600)", false);
+  v("client_certs_file", &ServerOptions::client_certs_file,
+    "YAML file of client certificates (CN or SAN) -> principal, roles",
+    false);
+  v("tls_cert", &ServerOptions::tls_cert,
+    "PEM certificate chain of the server (turns TLS on with tls_key)", false);
+  v("tls_key", &ServerOptions::tls_key,
+    "PEM private key of tls_cert (chmod 600)", false);
+  v("tls_client_ca", &ServerOptions::tls_client_ca,
+    "PEM CA of client certificates (requested and verified)", false);
+  v("require_client_cert", &ServerOptions::require_client_cert,
+    "Refuse TLS clients without a valid certificate", false);
   v("audit_fault_after", &ServerOptions::audit_fault_after,
     "Test only: fail every audit write after this many", true);
 }
@@ -94,8 +107,13 @@ class FlagRegistrar {
         return absl::OkStatus();
       });
     } else {
-      option =
-          app_->add_option(flag, values_->*field, help)->capture_default_str();
+      // A bool is a flag: `--require-client-cert` (or `...=false`).
+      if constexpr (std::is_same_v<T, bool>) {
+        option = app_->add_flag(flag, values_->*field, help);
+      } else {
+        option = app_->add_option(flag, values_->*field, help)
+                     ->capture_default_str();
+      }
       const ServerOptions* values = values_;
       apply_->push_back(
           [option, values, field](ServerOptions* out) -> absl::Status {
@@ -149,7 +167,8 @@ class YamlReader {
     } catch (const YAML::Exception&) {
       const char* expected = std::is_same_v<T, std::string>      ? "a string"
                              : std::is_same_v<T, absl::Duration> ? "a duration"
-                                                                 : "an integer";
+                             : std::is_same_v<T, bool> ? "true or false"
+                                                       : "an integer";
       errors_.push_back(absl::StrCat(Where(name_, node.Mark()), ": ", key,
                                      ": expected ", expected));
     }
@@ -211,6 +230,15 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   check(o.audit_segment_bytes >= 4096, "audit_segment_bytes",
         "must be at least 4096");
   check(o.audit_max_batch >= 1, "audit_max_batch", "must be at least 1");
+  check(o.tls_cert.empty() == o.tls_key.empty(), "tls_cert",
+        "tls_cert and tls_key go together");
+  check(o.tls_client_ca.empty() || !o.tls_cert.empty(), "tls_client_ca",
+        "needs tls_cert and tls_key (client certificates need TLS)");
+  check(!o.require_client_cert || !o.tls_client_ca.empty(),
+        "require_client_cert", "needs tls_client_ca");
+  check(o.client_certs_file.empty() || !o.tls_client_ca.empty(),
+        "client_certs_file",
+        "needs tls_client_ca (only verified certificates name a principal)");
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("invalid configuration: ", absl::StrJoin(errors, "; ")));

@@ -67,6 +67,27 @@ struct ServerOptions {
   // Most records in one audit group commit. Default: 4096.
   int64_t audit_max_batch = 4096;
 
+  // Security (docs/security.md). With neither tokens_file nor
+  // client_certs_file the server accepts a loopback address only, and every
+  // caller is "anonymous" with every role.
+  // YAML file of bearer-token hashes, each with a principal and roles; must
+  // be chmod 600. Default: empty (no tokens).
+  std::string tokens_file;
+  // YAML file mapping client certificates (subject CN or SAN) to principals
+  // and roles; needs tls_client_ca. Default: empty (none).
+  std::string client_certs_file;
+  // PEM certificate chain of the server; with tls_key turns TLS on.
+  // Default: empty (plaintext).
+  std::string tls_cert;
+  // PEM private key of tls_cert; must be chmod 600. Default: empty.
+  std::string tls_key;
+  // PEM CA that signs client certificates: they are requested and verified.
+  // Default: empty (not requested).
+  std::string tls_client_ca;
+  // Refuse a TLS handshake without a valid client certificate. Default:
+  // false (a certificate is verified if sent; a token may be used instead).
+  bool require_client_cert = false;
+
   // Test only (hidden flag, never read from a file): after this many audit
   // writes succeed, every later one fails with EIO. -1: off.
   int64_t audit_fault_after = -1;

@@ -33,11 +33,20 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 }  // namespace
 
-std::string PrincipalOf(const grpc::CallbackServerContext& context) {
-  // Authentication (a later issue) replaces this with the authenticated
-  // caller's identity from context.auth_context().
-  return "anonymous";
+namespace {
+
+// Who is calling `method`, if they may. Fails closed when the service was
+// built without an authorizer.
+absl::StatusOr<auth::Principal> CallerOf(
+    const auth::Authorizer* authorizer,
+    const grpc::CallbackServerContext& context, const char* method) {
+  if (authorizer == nullptr) {
+    return absl::InternalError("the server has no authorizer");
+  }
+  return authorizer->Authorize(context, method);
 }
+
+}  // namespace
 
 // One call's reactor: finishes exactly once, counts the call in the metrics,
 // deletes itself when gRPC is done with it.
@@ -100,6 +109,12 @@ grpc::ServerUnaryReactor* DecisionService::GetRuleset(
     grpc::CallbackServerContext* context, const v1::GetRulesetRequest* request,
     v1::RulesetInfo* response) {
   auto* call = new Call(this, kGetRuleset);
+  absl::StatusOr<auth::Principal> caller =
+      CallerOf(deps_.authorizer, *context, auth::kGetRulesetMethod);
+  if (!caller.ok()) {
+    call->Respond(caller.status());
+    return call;
+  }
   std::shared_ptr<const ActiveBundle::Snapshot> active = deps_.bundle->Get();
   if (active == nullptr) {
     call->Respond(absl::UnavailableError("no ruleset is active"));
@@ -115,6 +130,15 @@ grpc::ServerUnaryReactor* DecisionService::Evaluate(
     v1::Decision* response) {
   const absl::Time received_at = deps_.clock();
   auto* call = new Call(this, kEvaluate);
+
+  // Who is calling, first: a caller who may not evaluate learns nothing
+  // about the server's state.
+  absl::StatusOr<auth::Principal> caller =
+      CallerOf(deps_.authorizer, *context, auth::kEvaluateMethod);
+  if (!caller.ok()) {
+    call->Respond(caller.status());
+    return call;
+  }
 
   // Cheap refusals first: a call that cannot be answered costs nothing more.
   if (context->IsCancelled()) {
@@ -141,7 +165,7 @@ grpc::ServerUnaryReactor* DecisionService::Evaluate(
   call->MarkAdmitted();
   deps_.metrics->inflight.Add(1);
 
-  const std::string principal = PrincipalOf(*context);
+  const std::string& principal = caller->name;
   std::string key;
   if (deps_.idempotency != nullptr && !request->request_id().empty()) {
     key = IdempotencyCache::Key(principal, request->request_id());

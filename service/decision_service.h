@@ -8,8 +8,10 @@
 // caller gets UNAVAILABLE and no recommendation. Bad input is INVALID_ARGUMENT
 // with every field violation, evaluated and logged as nothing.
 //
-// The principal is "anonymous" until authentication arrives; it is taken from
-// the call context so that it flows into the audit record unchanged then.
+// Each handler first asks the Authorizer who is calling and whether they hold
+// the method's role (docs/security.md); a refusal is UNAUTHENTICATED or
+// PERMISSION_DENIED before anything else is looked at, and the authenticated
+// principal is what the audit record names.
 //
 // Ownership: every dependency is borrowed and must outlive the service (the
 // Server owns them all). Thread-safety: the handlers run on gRPC's threads
@@ -27,6 +29,7 @@
 #include "service/active_bundle.h"
 #include "service/audit/audit_log.h"
 #include "service/audit/subject_key.h"
+#include "service/auth/authorizer.h"
 #include "service/idempotency.h"
 #include "service/service_metrics.h"
 #include "service/uuid.h"
@@ -44,6 +47,8 @@ struct DecisionServiceDeps {
   std::function<absl::Time()> clock;
   // Evaluate calls admitted at once.
   int64_t max_inflight = 4096;
+  // Who may call what; required.
+  const auth::Authorizer* authorizer = nullptr;
   // Told (on the audit writer thread) when a record could not be written.
   std::function<void(const absl::Status&)> on_audit_failure;
 };
@@ -80,9 +85,6 @@ class DecisionService final : public v1::DecisionService::CallbackService {
   std::atomic<bool> accepting_{true};
   std::atomic<int64_t> inflight_{0};
 };
-
-// Who is calling. "anonymous" until authentication arrives.
-std::string PrincipalOf(const grpc::CallbackServerContext& context);
 
 }  // namespace stepwise::service
 

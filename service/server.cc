@@ -15,6 +15,7 @@
 #include "service/audit/fault_fs.h"
 #include "service/audit/format.h"
 #include "service/audit/record.h"
+#include "service/auth/server_security.h"
 
 namespace stepwise::service {
 namespace {
@@ -52,8 +53,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   std::unique_ptr<Server> server(
       new Server(std::move(options), std::move(env)));
   for (absl::Status (Server::*step)() :
-       {&Server::LoadBundle, &Server::OpenAudit, &Server::RecordActivation,
-        &Server::StartMetrics, &Server::StartGrpc}) {
+       {&Server::SetUpSecurity, &Server::LoadBundle, &Server::OpenAudit,
+        &Server::RecordActivation, &Server::StartMetrics,
+        &Server::StartGrpc}) {
     status = (server.get()->*step)();
     if (!status.ok()) {
       server->Shutdown(absl::Now());
@@ -65,6 +67,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
 }
 
 Server::~Server() { Shutdown(absl::Now()); }
+
+absl::Status Server::SetUpSecurity() {
+  auth::SecurityOptions security;
+  security.address = options_.address;
+  security.tokens_file = options_.tokens_file;
+  security.client_certs_file = options_.client_certs_file;
+  security.tls.cert_chain = options_.tls_cert;
+  security.tls.private_key = options_.tls_key;
+  security.tls.client_ca = options_.tls_client_ca;
+  security.tls.require_client_cert = options_.require_client_cert;
+  absl::StatusOr<auth::ServerSecurity> set_up =
+      auth::SetUpServerSecurity(security, &registry_);
+  if (!set_up.ok()) return set_up.status();
+  authorizer_ = std::move(set_up->authorizer);
+  credentials_ = std::move(set_up->credentials);
+  return absl::OkStatus();
+}
 
 absl::Status Server::LoadBundle() {
   absl::StatusOr<engine::LoadResult> loaded =
@@ -204,6 +223,7 @@ absl::Status Server::StartGrpc() {
   deps.ids = ids_.get();
   deps.clock = env_.clock;
   deps.max_inflight = options_.max_inflight;
+  deps.authorizer = authorizer_.get();
   deps.on_audit_failure = [this](const absl::Status& status) {
     OnAuditFailure(status);
   };
@@ -212,7 +232,7 @@ absl::Status Server::StartGrpc() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string target = HostPort(options_.address, options_.port);
-  builder.AddListeningPort(target, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(target, credentials_, &port_);
   builder.RegisterService(decisions_.get());
   builder.RegisterService(health_.get());
   builder.SetMaxReceiveMessageSize(

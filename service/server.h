@@ -29,6 +29,7 @@
 #include "service/audit/audit_log.h"
 #include "service/audit/file_system.h"
 #include "service/audit/subject_key.h"
+#include "service/auth/authorizer.h"
 #include "service/config.h"
 #include "service/decision_service.h"
 #include "service/health.h"
@@ -56,8 +57,9 @@ class Server {
   // tests), opens the audit log and the subject key, records the bundle's
   // activation, starts /metrics and the gRPC server, then reports SERVING.
   // Every failure is a status with a message for an operator:
-  // FAILED_PRECONDITION (bundle, audit folder, key file), UNAVAILABLE (port
-  // in use), INVALID_ARGUMENT (options).
+  // FAILED_PRECONDITION (no authentication on a non-loopback address, a
+  // credential or TLS file, bundle, audit folder, key file), UNAVAILABLE
+  // (port in use), INVALID_ARGUMENT (options).
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options,
                                                        ServerEnv env = {});
 
@@ -89,6 +91,9 @@ class Server {
  private:
   Server(ServerOptions options, ServerEnv env);
 
+  // First: the safe defaults on the address, the credential files and TLS
+  // (service/auth/server_security.h), before anything is opened or bound.
+  absl::Status SetUpSecurity();
   absl::Status LoadBundle();
   absl::Status OpenAudit();
   absl::Status RecordActivation();
@@ -111,6 +116,8 @@ class Server {
   std::unique_ptr<HealthService> health_;
   std::unique_ptr<DecisionService> decisions_;
   std::unique_ptr<metrics::MetricsHttpServer> metrics_http_;
+  std::unique_ptr<auth::Authorizer> authorizer_;
+  std::shared_ptr<grpc::ServerCredentials> credentials_;
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
 
