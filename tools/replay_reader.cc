@@ -1,0 +1,1071 @@
+#include "tools/replay_reader.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "engine/status_macros.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "service/audit/format.h"
+#include "service/audit/json.h"
+#include "service/audit/record.h"
+
+namespace stepwise::tools {
+namespace {
+
+namespace audit = ::stepwise::service::audit;
+
+using Kind = ReplayLine::Kind;
+
+// Nesting deeper than this goes to the exact parser (which allows
+// audit::kMaxJsonDepth); records are five levels deep.
+constexpr int kMaxDepth = 32;
+
+// Bytes that end a run of plain string content: '"', '\\', control
+// characters and every non-ASCII byte (checked as UTF-8 one by one).
+constexpr std::array<bool, 256> kStringStop = [] {
+  std::array<bool, 256> stop{};
+  for (int c = 0; c < 256; ++c)
+    stop[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+  return stop;
+}();
+
+// The first byte at or after p that ends a run of plain string content
+// (kStringStop), or end. Record lines are mostly string content, so this
+// looks at 16 bytes at a time where SSE2 is there (every x86-64).
+const char* SkipPlain(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i space = _mm_set1_epi8(0x20);
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // As signed bytes, control characters and every byte >= 0x80 are < 0x20.
+    const __m128i stop = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+        _mm_cmplt_epi8(v, space));
+    const int mask = _mm_movemask_epi8(stop);
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  while (p < end && !kStringStop[static_cast<unsigned char>(*p)]) ++p;
+  return p;
+}
+
+// Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if none.
+int Utf8Length(const char* p, const char* end) {
+  const auto at = [&](int k) -> unsigned {
+    return p + k < end ? static_cast<unsigned char>(p[k]) : 0x100;
+  };
+  const auto cont = [&](int k, unsigned lo = 0x80, unsigned hi = 0xBF) {
+    return at(k) >= lo && at(k) <= hi;
+  };
+  const unsigned b0 = at(0);
+  if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
+  if (b0 == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+  if (b0 == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+  if (b0 >= 0xE1 && b0 <= 0xEF) return cont(1) && cont(2) ? 3 : 0;
+  if (b0 == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (b0 >= 0xF1 && b0 <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (b0 == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+// days_from_civil).
+int64_t DaysFromCivil(int64_t y, int m, int d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+int DaysInMonth(int y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+// "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z", the form protobuf's JSON printer and the
+// audit writer use; anything else (offsets, lowercase, leap seconds) is left
+// to the exact parser.
+bool ParseUtcTime(absl::string_view s, int64_t* seconds, int32_t* nanos) {
+  const auto num = [&](size_t pos, size_t len, int* out) {
+    if (pos + len > s.size()) return false;
+    int v = 0;
+    for (size_t i = pos; i < pos + len; ++i) {
+      if (!IsDigit(s[i])) return false;
+      v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+  };
+  int y, mo, d, h, mi, sec;
+  if (s.size() < 20 || !num(0, 4, &y) || s[4] != '-' || !num(5, 2, &mo) ||
+      s[7] != '-' || !num(8, 2, &d) || s[10] != 'T' || !num(11, 2, &h) ||
+      s[13] != ':' || !num(14, 2, &mi) || s[16] != ':' || !num(17, 2, &sec)) {
+    return false;
+  }
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo) || h > 23 ||
+      mi > 59 || sec > 59) {
+    return false;
+  }
+  size_t pos = 19;
+  int32_t n = 0;
+  if (s[pos] == '.') {
+    ++pos;
+    int digits = 0;
+    while (pos < s.size() && IsDigit(s[pos])) {
+      if (++digits > 9) return false;
+      n = n * 10 + (s[pos] - '0');
+      ++pos;
+    }
+    if (digits == 0) return false;
+    for (int k = digits; k < 9; ++k) n *= 10;
+  }
+  if (pos + 1 != s.size() || s[pos] != 'Z') return false;
+  *seconds = DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+  *nanos = n;
+  return true;
+}
+
+using ::google::protobuf::Descriptor;
+using ::google::protobuf::EnumDescriptor;
+using ::google::protobuf::FieldDescriptor;
+
+// A message's member names as protobuf's JSON parser accepts them (the
+// proto name and the lowerCamelCase JSON name) -> field.
+class MessageShape {
+ public:
+  explicit MessageShape(const Descriptor* type) {
+    for (int i = 0; i < type->field_count(); ++i) {
+      const FieldDescriptor* field = type->field(i);
+      fields_.emplace(field->name(), field);
+      fields_.emplace(field->json_name(), field);
+    }
+  }
+  const FieldDescriptor* Find(absl::string_view name) const {
+    const auto it = fields_.find(name);
+    return it == fields_.end() ? nullptr : it->second;
+  }
+
+ private:
+  absl::flat_hash_map<std::string, const FieldDescriptor*> fields_;
+};
+
+// The shapes of every message a decision record's outcome can hold, built
+// once and then only read (so shared by all workers without a lock).
+class ShapeRegistry {
+ public:
+  ShapeRegistry() {
+    Add(v1::Decision::descriptor());
+    Add(v1::RulesetRef::descriptor());
+  }
+  // Null for a message this registry does not know.
+  const MessageShape* Of(const Descriptor* type) const {
+    const auto it = shapes_.find(type);
+    return it == shapes_.end() ? nullptr : it->second.get();
+  }
+
+  // The number of the enum value called `name`; false for an unknown name
+  // (which protobuf's parser would drop silently, so it is not recognised).
+  bool EnumValue(const EnumDescriptor* type, absl::string_view name,
+                 int* number) const {
+    const auto it = enums_.find(type);
+    if (it == enums_.end()) return false;
+    const auto value = it->second.find(name);
+    if (value == it->second.end()) return false;
+    *number = value->second;
+    return true;
+  }
+
+ private:
+  void Add(const Descriptor* type) {
+    if (shapes_.contains(type) || type->field_count() > 64) return;
+    shapes_.emplace(type, std::make_unique<MessageShape>(type));
+    for (int i = 0; i < type->field_count(); ++i) {
+      if (const Descriptor* nested = type->field(i)->message_type())
+        Add(nested);
+      if (const EnumDescriptor* e = type->field(i)->enum_type();
+          e && !enums_.contains(e)) {
+        for (int k = 0; k < e->value_count(); ++k)
+          enums_[e][e->value(k)->name()] = e->value(k)->number();
+      }
+    }
+  }
+  absl::flat_hash_map<const Descriptor*, std::unique_ptr<MessageShape>> shapes_;
+  absl::flat_hash_map<const EnumDescriptor*,
+                      absl::flat_hash_map<std::string, int>>
+      enums_;
+};
+
+const ShapeRegistry& Shapes() {
+  static const auto* registry = new ShapeRegistry();
+  return *registry;
+}
+
+// One pass over one record line. Every method returns false on anything it
+// does not recognise; the caller then hands the line to the exact parser.
+class FastLineReader {
+ public:
+  explicit FastLineReader(absl::string_view line)
+      : p_(line.data()), end_(line.data() + line.size()) {}
+
+  bool Read(ReplayLine* out) {
+    uint64_t seq;
+    absl::string_view kind;
+    absl::string_view time;
+    int64_t seconds;
+    int32_t nanos;
+    if (!Literal("{\"seq\":") || !Seq(&seq) || !Literal(",\"kind\":") ||
+        !RawString(&kind) || kind.empty() || !Literal(",\"time\":") ||
+        !RawString(&time) || !ParseUtcTime(time, &seconds, &nanos)) {
+      return false;
+    }
+    out->kind = kind == audit::kKindDecision     ? Kind::kDecision
+                : kind == audit::kKindActivation ? Kind::kActivation
+                : kind == audit::kKindShadow     ? Kind::kShadow
+                                                 : Kind::kOther;
+    engine::RecordedDecision* d = &out->decision;
+    d->Clear();
+    d->seq = seq;
+    const bool decision = out->kind == Kind::kDecision;
+    enum : unsigned {
+      kDecisionId = 1,
+      kRequest = 2,
+      kRuleset = 4,
+      kOutcome = 8,
+      kSubject = 16
+    };
+    unsigned seen = 0;
+    const auto once = [&seen](unsigned bit) {
+      if (seen & bit) return false;
+      seen |= bit;
+      return true;
+    };
+    while (Consume(',')) {
+      // Raw names only: the exact parser wants the line's last members
+      // spelled exactly ,"prev_hash":"...","hash":"..."}.
+      absl::string_view name;
+      if (!RawString(&name) || !Consume(':')) return false;
+      if (name == "prev_hash") {
+        if (!HashLiteral() || !Literal(",\"hash\":") || !HashLiteral() ||
+            !Consume('}') || p_ != end_) {
+          return false;
+        }
+        if (decision && d->request.subject_id().empty())
+          d->request.set_subject_id(subject_);
+        return true;
+      }
+      if (name == "seq" || name == "kind" || name == "time" || name == "hash")
+        return false;
+      bool ok;
+      if (!decision) {
+        ok = SkipValue(2);
+      } else if (name == "decision_id") {
+        ok = once(kDecisionId) && String(&d->decision_id);
+      } else if (name == "subject") {
+        ok = once(kSubject) && String(&subject_);
+      } else if (name == "principal" || name == "previous_sha256") {
+        ok = String(nullptr);
+      } else if (name == "request") {
+        ok = once(kRequest) && Request(&d->request, 2);
+      } else if (name == "ruleset") {
+        ok = once(kRuleset) && Ruleset(&d->ruleset_sha256, 2);
+      } else if (name == "decision") {
+        ok = once(kOutcome) && Outcome(d, 2);
+      } else {
+        ok = SkipValue(2);
+      }
+      if (!ok) return false;
+    }
+    return false;  // no prev_hash and hash at the end
+  }
+
+ private:
+  bool Consume(char c) {
+    if (p_ < end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+
+  bool Literal(absl::string_view text) {
+    if (static_cast<size_t>(end_ - p_) < text.size() ||
+        std::memcmp(p_, text.data(), text.size()) != 0) {
+      return false;
+    }
+    p_ += text.size();
+    return true;
+  }
+
+  // A string literal; its value is appended to `*out` unless out is null.
+  bool String(std::string* out) {
+    if (!Consume('"')) return false;
+    const char* run = p_;
+    while (true) {
+      p_ = SkipPlain(p_, end_);
+      if (p_ >= end_) return false;
+      const unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        if (out != nullptr) out->append(run, p_);
+        ++p_;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c >= 0x80) {
+        const int n = Utf8Length(p_, end_);
+        if (n == 0) return false;
+        p_ += n;
+        continue;
+      }
+      // A backslash.
+      if (out != nullptr) out->append(run, p_);
+      ++p_;
+      if (!Escape(out)) return false;
+      run = p_;
+    }
+  }
+
+  bool Escape(std::string* out) {
+    if (p_ >= end_) return false;
+    char c = *p_++;
+    switch (c) {
+      case '"':
+      case '\\':
+      case '/':
+        break;
+      case 'b':
+        c = '\b';
+        break;
+      case 'f':
+        c = '\f';
+        break;
+      case 'n':
+        c = '\n';
+        break;
+      case 'r':
+        c = '\r';
+        break;
+      case 't':
+        c = '\t';
+        break;
+      case 'u': {
+        uint32_t cp;
+        if (!Hex4(&cp) || (cp >= 0xDC00 && cp <= 0xDFFF)) return false;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          uint32_t low;
+          if (!Literal("\\u") || !Hex4(&low) || low < 0xDC00 || low > 0xDFFF)
+            return false;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+        }
+        if (out != nullptr) AppendUtf8(cp, out);
+        return true;
+      }
+      default:
+        return false;
+    }
+    if (out != nullptr) out->push_back(c);
+    return true;
+  }
+
+  bool Hex4(uint32_t* out) {
+    if (end_ - p_ < 4) return false;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int h = HexValue(p_[i]);
+      if (h < 0) return false;
+      v = v * 16 + static_cast<uint32_t>(h);
+    }
+    p_ += 4;
+    *out = v;
+    return true;
+  }
+
+  // A string literal without escapes, as a view into the line.
+  bool RawString(absl::string_view* out) {
+    if (!Consume('"')) return false;
+    const char* start = p_;
+    while (true) {
+      p_ = SkipPlain(p_, end_);
+      if (p_ >= end_) return false;
+      const unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') break;
+      if (c < 0x80) return false;  // an escape or a control character
+      const int n = Utf8Length(p_, end_);
+      if (n == 0) return false;
+      p_ += n;
+    }
+    *out = absl::string_view(start, static_cast<size_t>(p_ - start));
+    ++p_;
+    return true;
+  }
+
+  // A member name and its colon. A name with escapes is decoded into name_,
+  // which the caller must be done with before it reads the next name.
+  bool Name(absl::string_view* name) {
+    const char* start = p_;
+    if (!RawString(name)) {
+      p_ = start;
+      name_.clear();
+      if (!String(&name_)) return false;
+      *name = name_;
+    }
+    return Consume(':');
+  }
+
+  bool HashLiteral() {
+    absl::string_view hash;
+    if (!RawString(&hash) || hash.size() != 64) return false;
+    return std::all_of(hash.begin(), hash.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    });
+  }
+
+  // A JSON number's text.
+  bool NumberToken(absl::string_view* token) {
+    const char* start = p_;
+    Consume('-');
+    if (p_ >= end_) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else if (*p_ >= '1' && *p_ <= '9') {
+      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    } else {
+      return false;
+    }
+    if (Consume('.')) {
+      if (p_ >= end_ || !IsDigit(*p_)) return false;
+      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (!Consume('+')) Consume('-');
+      if (p_ >= end_ || !IsDigit(*p_)) return false;
+      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    }
+    *token = absl::string_view(start, static_cast<size_t>(p_ - start));
+    return true;
+  }
+
+  // An integer written plainly (no fraction, exponent or quotes), in range.
+  bool Integer(int64_t min, int64_t max, int64_t* out) {
+    absl::string_view token;
+    if (!NumberToken(&token)) return false;
+    const bool negative = token[0] == '-';
+    const absl::string_view digits = token.substr(negative ? 1 : 0);
+    if (digits.size() > 18) return false;  // fits int64 below
+    int64_t v = 0;
+    for (char c : digits) {
+      if (!IsDigit(c)) return false;
+      v = v * 10 + (c - '0');
+    }
+    v = negative ? -v : v;
+    if (v < min || v > max) return false;
+    *out = v;
+    return true;
+  }
+
+  bool Int32(int32_t* out) {
+    int64_t v;
+    if (!Integer(std::numeric_limits<int32_t>::min(),
+                 std::numeric_limits<int32_t>::max(), &v)) {
+      return false;
+    }
+    *out = static_cast<int32_t>(v);
+    return true;
+  }
+
+  // As the audit format writes seq: plain decimal digits, no leading zero.
+  bool Seq(uint64_t* out) {
+    const char* start = p_;
+    uint64_t v = 0;
+    while (p_ < end_ && IsDigit(*p_)) {
+      const uint64_t digit = static_cast<uint64_t>(*p_ - '0');
+      if (v > (std::numeric_limits<uint64_t>::max() - digit) / 10) return false;
+      v = v * 10 + digit;
+      ++p_;
+    }
+    if (p_ == start || *start == '0') return false;
+    *out = v;
+    return true;
+  }
+
+  bool Double(double* out) {
+    absl::string_view token;
+    if (!NumberToken(&token)) return false;
+    if (token.find_first_of(".eE") == absl::string_view::npos) {
+      // An integer: protobuf reads it as an integer and converts it to a
+      // double only when that is exact; it reads "-0" its own way.
+      const bool negative = token[0] == '-';
+      const absl::string_view digits = token.substr(negative ? 1 : 0);
+      if (digits.size() > 18 || token == "-0") return false;
+      int64_t v = 0;
+      for (char c : digits) v = v * 10 + (c - '0');
+      const double d = static_cast<double>(v);
+      if (static_cast<int64_t>(d) != v) return false;
+      *out = negative ? -d : d;
+      return true;
+    }
+    double v;
+    const auto [end, ec] =
+        std::from_chars(token.data(), token.data() + token.size(), v);
+    if (ec != std::errc() || end != token.data() + token.size()) return false;
+    *out = v;
+    return true;
+  }
+
+  bool Timestamp(google::protobuf::Timestamp* out) {
+    absl::string_view text;
+    int64_t seconds;
+    int32_t nanos;
+    if (!RawString(&text) || !ParseUtcTime(text, &seconds, &nanos))
+      return false;
+    out->set_seconds(seconds);
+    out->set_nanos(nanos);
+    return true;
+  }
+
+  // `{ member (, member)* }` with member(name) reading the value.
+  template <typename F>
+  bool Object(int depth, F&& member) {
+    if (depth > kMaxDepth || !Consume('{')) return false;
+    if (Consume('}')) return true;
+    do {
+      absl::string_view name;
+      if (!Name(&name) || !member(name)) return false;
+    } while (Consume(','));
+    return Consume('}');
+  }
+
+  template <typename F>
+  bool Array(int depth, F&& element) {
+    if (depth > kMaxDepth || !Consume('[')) return false;
+    if (Consume(']')) return true;
+    do {
+      if (!element()) return false;
+    } while (Consume(','));
+    return Consume(']');
+  }
+
+  bool SkipValue(int depth) {
+    if (p_ >= end_) return false;
+    switch (*p_) {
+      case '"':
+        return String(nullptr);
+      case '{':
+        return Object(depth,
+                      [&](absl::string_view) { return SkipValue(depth + 1); });
+      case '[':
+        return Array(depth, [&] { return SkipValue(depth + 1); });
+      case 't':
+        return Literal("true");
+      case 'f':
+        return Literal("false");
+      case 'n':
+        return Literal("null");
+      default: {
+        absl::string_view token;
+        return NumberToken(&token);
+      }
+    }
+  }
+
+  // An EvaluateRequest. Unknown members (perhaps a field added later, or a
+  // spelling protobuf accepts) go to the exact parser.
+  bool Request(v1::EvaluateRequest* request, int depth) {
+    unsigned seen = 0;
+    return Object(depth, [&](absl::string_view name) {
+      const auto once = [&seen](int field) {
+        const unsigned bit = 1u << field;
+        if (seen & bit) return false;
+        seen |= bit;
+        return true;
+      };
+      if (name == "current_step" || name == "currentStep") {
+        int32_t v;
+        if (!once(3) || !Int32(&v)) return false;
+        request->set_current_step(v);
+        return true;
+      }
+      if (name == "weeks_at_step" || name == "weeksAtStep") {
+        double v;
+        if (!once(4) || !Double(&v)) return false;
+        request->set_weeks_at_step(v);
+        return true;
+      }
+      if (name == "assessments") {
+        return once(5) && Array(depth + 1, [&] {
+                 return Assessment(request->add_assessments(), depth + 2);
+               });
+      }
+      if (name == "flags") {
+        return once(6) &&
+               Array(depth + 1, [&] { return String(request->add_flags()); });
+      }
+      if (name == "as_of" || name == "asOf") {
+        return once(7) && Timestamp(request->mutable_as_of());
+      }
+      if (name == "request_id" || name == "requestId") {
+        return once(1) && String(request->mutable_request_id());
+      }
+      if (name == "subject_id" || name == "subjectId") {
+        return once(2) && String(request->mutable_subject_id());
+      }
+      return false;
+    });
+  }
+
+  bool Assessment(v1::Assessment* assessment, int depth) {
+    unsigned seen = 0;
+    return Object(depth, [&](absl::string_view name) {
+      const auto once = [&seen](int field) {
+        const unsigned bit = 1u << field;
+        if (seen & bit) return false;
+        seen |= bit;
+        return true;
+      };
+      if (name == "instrument") {
+        return once(1) && String(assessment->mutable_instrument());
+      }
+      if (name == "items") {
+        // A map: keys may hold escapes, unlike member names.
+        if (!once(2) || depth + 1 > kMaxDepth || !Consume('{')) return false;
+        auto* items = assessment->mutable_items();
+        if (Consume('}')) return true;
+        do {
+          key_.clear();
+          int32_t v;
+          if (!String(&key_) || !Consume(':') || !Int32(&v) ||
+              !items->insert({key_, v}).second) {
+            return false;
+          }
+        } while (Consume(','));
+        return Consume('}');
+      }
+      if (name == "total") {
+        int32_t v;
+        if (!once(3) || !Int32(&v)) return false;
+        assessment->set_total(v);
+        return true;
+      }
+      if (name == "administered_at" || name == "administeredAt") {
+        return once(4) && Timestamp(assessment->mutable_administered_at());
+      }
+      return false;
+    });
+  }
+
+  // The record's `ruleset`: a RulesetRef; only its sha256 is kept.
+  bool Ruleset(std::string* sha256, int depth) {
+    return Message(v1::RulesetRef::descriptor(), depth,
+                   [&](const FieldDescriptor* field) -> int {
+                     if (field->number() != v1::RulesetRef::kSha256FieldNumber)
+                       return -1;
+                     return String(sha256);
+                   });
+  }
+
+  // The recorded Decision: action, step, referral targets and matched rule
+  // ids are taken out; the other fields are checked, not kept.
+  bool Outcome(engine::RecordedDecision* d, int depth) {
+    return Message(
+        v1::Decision::descriptor(), depth,
+        [&](const FieldDescriptor* field) -> int {
+          switch (field->number()) {
+            case v1::Decision::kActionFieldNumber: {
+              absl::string_view text;
+              int action;
+              if (!RawString(&text) ||
+                  !Shapes().EnumValue(v1::Action_descriptor(), text, &action)) {
+                return false;
+              }
+              d->action = static_cast<v1::Action>(action);
+              return true;
+            }
+            case v1::Decision::kRecommendedStepFieldNumber:
+              return Int32(&d->recommended_step);
+            case v1::Decision::kReferToFieldNumber:
+              return Array(depth + 1, [&] {
+                d->refer_to.emplace_back();
+                return String(&d->refer_to.back());
+              });
+            case v1::Decision::kMatchedRulesFieldNumber:
+              return Array(depth + 1, [&] {
+                d->matched_rule_ids.emplace_back();
+                return MatchedRule(&d->matched_rule_ids.back(), depth + 2);
+              });
+            default:
+              return -1;
+          }
+        });
+  }
+
+  bool MatchedRule(std::string* rule_id, int depth) {
+    return Message(v1::MatchedRule::descriptor(), depth,
+                   [&](const FieldDescriptor* field) -> int {
+                     if (field->number() != v1::MatchedRule::kRuleIdFieldNumber)
+                       return -1;
+                     return String(rule_id);
+                   });
+  }
+
+  // An object read as the message `type`, the way protobuf's JSON parser
+  // reads it with unknown fields ignored: take(field) reads a field's value
+  // and returns 1 or 0, or -1 to have the value checked against the field's
+  // type and dropped. Members that are no field of `type` are skipped; a
+  // field given twice is not recognised.
+  template <typename Take>
+  bool Message(const Descriptor* type, int depth, Take&& take) {
+    const MessageShape* shape = Shapes().Of(type);
+    if (shape == nullptr) return false;
+    uint64_t seen = 0;
+    return Object(depth, [&](absl::string_view name) {
+      const FieldDescriptor* field = shape->Find(name);
+      if (field == nullptr) return SkipValue(depth + 1);
+      const uint64_t bit = uint64_t{1} << field->index();
+      if (seen & bit) return false;
+      seen |= bit;
+      const int taken = take(field);
+      return taken < 0 ? CheckField(field, depth + 1) : taken == 1;
+    });
+  }
+
+  // A value of `field` in the form protobuf's printer writes (the strict
+  // subset of what its parser accepts), not kept.
+  bool CheckField(const FieldDescriptor* field, int depth) {
+    if (field->is_map() || field->containing_oneof() != nullptr) return false;
+    if (field->is_repeated()) {
+      return Array(depth, [&] { return CheckSingular(field, depth + 1); });
+    }
+    return CheckSingular(field, depth);
+  }
+
+  bool CheckSingular(const FieldDescriptor* field, int depth) {
+    using CppType = FieldDescriptor::CppType;
+    int64_t i;
+    switch (field->cpp_type()) {
+      case CppType::CPPTYPE_INT32:
+        return Integer(std::numeric_limits<int32_t>::min(),
+                       std::numeric_limits<int32_t>::max(), &i);
+      case CppType::CPPTYPE_UINT32:
+        return Integer(0, std::numeric_limits<uint32_t>::max(), &i);
+      case CppType::CPPTYPE_INT64:
+      case CppType::CPPTYPE_UINT64: {
+        // Written as a string of digits; a plain number is accepted too.
+        // Values beyond int64's 18 safe digits go to the exact parser.
+        const int64_t min = field->cpp_type() == CppType::CPPTYPE_INT64
+                                ? std::numeric_limits<int64_t>::min() + 1
+                                : 0;
+        if (!Consume('"'))
+          return Integer(min, std::numeric_limits<int64_t>::max(), &i);
+        return Integer(min, std::numeric_limits<int64_t>::max(), &i) &&
+               Consume('"');
+      }
+      case CppType::CPPTYPE_DOUBLE: {
+        double d;
+        return Double(&d);
+      }
+      case CppType::CPPTYPE_BOOL:
+        return Literal("true") || Literal("false");
+      case CppType::CPPTYPE_ENUM: {
+        absl::string_view name;
+        int number;
+        return RawString(&name) &&
+               Shapes().EnumValue(field->enum_type(), name, &number);
+      }
+      case CppType::CPPTYPE_STRING:
+        return field->type() == FieldDescriptor::TYPE_STRING && String(nullptr);
+      case CppType::CPPTYPE_MESSAGE: {
+        const Descriptor* type = field->message_type();
+        if (type == google::protobuf::Timestamp::descriptor()) {
+          google::protobuf::Timestamp ignored;
+          return Timestamp(&ignored);
+        }
+        if (type->file()->package() == "google.protobuf")
+          return false;  // other well-known types
+        return Message(type, depth, [](const FieldDescriptor*) { return -1; });
+      }
+      default:
+        return false;  // float: its range checks are left to protobuf
+    }
+  }
+
+  const char* p_;
+  const char* end_;
+  std::string key_;      // a map key being read
+  std::string name_;     // a member name with escapes, decoded
+  std::string subject_;  // the record's keyed subject hash
+};
+
+Kind KindOf(absl::string_view kind) {
+  if (kind == audit::kKindDecision) return Kind::kDecision;
+  if (kind == audit::kKindActivation) return Kind::kActivation;
+  if (kind == audit::kKindShadow) return Kind::kShadow;
+  return Kind::kOther;
+}
+
+}  // namespace
+
+bool ReadReplayLineFast(absl::string_view line, ReplayLine* out) {
+  return FastLineReader(line).Read(out);
+}
+
+absl::Status ReadReplayLineExact(absl::string_view line, ReplayLine* out) {
+  absl::StatusOr<audit::ParsedRecord> record = audit::ParseRecord(line);
+  if (!record.ok()) return record.status();
+  out->kind = KindOf(record->kind);
+  engine::RecordedDecision& d = out->decision;
+  d.Clear();
+  d.seq = record->seq;
+  if (out->kind != Kind::kDecision) return absl::OkStatus();
+  d.decision_id = std::move(record->decision_id);
+  d.ruleset_sha256 = record->ruleset.sha256();
+  d.request.Swap(&record->request);
+  if (d.request.subject_id().empty()) d.request.set_subject_id(record->subject);
+  d.action = record->decision.action();
+  d.recommended_step = record->decision.recommended_step();
+  for (const v1::MatchedRule& rule : record->decision.matched_rules()) {
+    d.matched_rule_ids.push_back(rule.rule_id());
+  }
+  d.refer_to.assign(record->decision.refer_to().begin(),
+                    record->decision.refer_to().end());
+  return absl::OkStatus();
+}
+
+absl::Status ReadReplayLine(absl::string_view line, ReplayLine* out,
+                            bool* used_exact) {
+  *used_exact = !ReadReplayLineFast(line, out);
+  if (*used_exact) STEPWISE_RETURN_IF_ERROR(ReadReplayLineExact(line, out));
+  if (out->kind == Kind::kDecision && !out->decision.request.has_as_of()) {
+    return absl::DataLossError(
+        "decision record without request.as_of: the facts it was decided on "
+        "cannot be "
+        "derived again");
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// The whole log.
+
+namespace {
+
+// The first failure of any worker, by position in the segment, so that the
+// message does not depend on which worker got there first.
+class FirstError {
+ public:
+  void Set(size_t offset, absl::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (status_.ok() || offset < offset_) {
+      offset_ = offset;
+      status_ = std::move(status);
+    }
+    failed_.store(true, std::memory_order_relaxed);
+  }
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  size_t offset() const { return offset_; }
+  absl::Status status() const { return status_; }
+
+ private:
+  std::mutex mu_;
+  size_t offset_ = 0;
+  absl::Status status_;
+  std::atomic<bool> failed_{false};
+};
+
+// Cuts [0, end) of `contents` into pieces of about `chunk` bytes, each
+// ending just after a line feed.
+std::vector<size_t> ChunkCuts(absl::string_view contents, size_t end,
+                              size_t chunk) {
+  std::vector<size_t> cuts = {0};
+  chunk = std::max<size_t>(chunk, 1);
+  while (cuts.back() < end) {
+    size_t next = cuts.back() + chunk;
+    if (next >= end) {
+      next = end;
+    } else {
+      next =
+          contents.find('\n', next - 1) + 1;  // found: end - 1 is a line feed
+    }
+    cuts.push_back(next);
+  }
+  return cuts;
+}
+
+}  // namespace
+
+absl::StatusOr<engine::ReplayReport> ReplayAuditLog(
+    audit::FileSystem& fs, const std::string& dir,
+    const engine::Bundle& candidate, const ReplayLogOptions& options) {
+  const absl::Time start = absl::Now();
+  STEPWISE_ASSIGN_OR_RETURN(const std::vector<audit::Segment> segments,
+                            audit::ListSegments(fs, dir));
+  uint64_t bytes_total = 0;
+  for (const audit::Segment& segment : segments) {
+    STEPWISE_ASSIGN_OR_RETURN(const uint64_t size,
+                              fs.FileSize(audit::JoinPath(dir, segment.name)));
+    bytes_total += size;
+  }
+
+  const int threads = std::max(1, options.threads);
+  std::vector<engine::ReplayAccumulator> accumulators;
+  accumulators.reserve(static_cast<size_t>(threads));
+  for (int i = 0; i < threads; ++i)
+    accumulators.emplace_back(candidate, options.limits);
+  std::atomic<uint64_t> bytes_done{0};
+  std::atomic<uint64_t> records_done{0};
+  std::atomic<uint64_t> exact_records{0};
+  absl::Time last_progress = start;
+
+  for (const audit::Segment& segment : segments) {
+    STEPWISE_ASSIGN_OR_RETURN(const std::string contents,
+                              fs.ReadFile(audit::JoinPath(dir, segment.name)));
+    // A last line without its line feed is still being written.
+    const size_t last_feed = contents.rfind('\n');
+    const size_t complete = last_feed == std::string::npos ? 0 : last_feed + 1;
+    const std::vector<size_t> cuts =
+        ChunkCuts(contents, complete, options.chunk_bytes);
+    const size_t chunks = cuts.size() - 1;
+    std::atomic<size_t> next_chunk{0};
+    FirstError error;
+
+    const auto work = [&](engine::ReplayAccumulator* accumulator, bool caller) {
+      ReplayLine line;
+      while (!error.failed()) {
+        const size_t c = next_chunk.fetch_add(1, std::memory_order_relaxed);
+        if (c >= chunks) break;
+        const char* p = contents.data() + cuts[c];
+        const char* const end = contents.data() + cuts[c + 1];
+        uint64_t records = 0;
+        uint64_t exact = 0;
+        while (p < end) {
+          const char* feed = static_cast<const char*>(
+              std::memchr(p, '\n', static_cast<size_t>(end - p)));
+          const absl::string_view text(p, static_cast<size_t>(feed - p));
+          bool used_exact = false;
+          absl::Status status = ReadReplayLine(text, &line, &used_exact);
+          if (!status.ok()) {
+            error.Set(static_cast<size_t>(p - contents.data()),
+                      std::move(status));
+            return;
+          }
+          exact += used_exact;
+          ++records;
+          switch (line.kind) {
+            case Kind::kDecision:
+              accumulator->AddDecision(line.decision);
+              break;
+            case Kind::kActivation:
+              accumulator->AddSkipped(engine::SkippedKind::kActivation);
+              break;
+            case Kind::kShadow:
+              accumulator->AddSkipped(engine::SkippedKind::kShadow);
+              break;
+            case Kind::kOther:
+              accumulator->AddSkipped(engine::SkippedKind::kOther);
+              break;
+          }
+          p = feed + 1;
+        }
+        exact_records.fetch_add(exact, std::memory_order_relaxed);
+        records_done.fetch_add(records, std::memory_order_relaxed);
+        bytes_done.fetch_add(cuts[c + 1] - cuts[c], std::memory_order_relaxed);
+        if (caller && options.progress) {
+          const absl::Time now = absl::Now();
+          if (now - last_progress >= options.progress_interval) {
+            last_progress = now;
+            options.progress(bytes_done.load(),
+                             std::max(bytes_total, bytes_done.load()),
+                             records_done.load());
+          }
+        }
+      }
+    };
+
+    const int workers = static_cast<int>(
+        std::min<size_t>(static_cast<size_t>(threads), chunks));
+    std::vector<std::thread> pool;
+    for (int i = 1; i < workers; ++i)
+      pool.emplace_back(work, &accumulators[i], false);
+    work(&accumulators[0], true);
+    for (std::thread& t : pool) t.join();
+    if (error.failed()) {
+      const uint64_t line_number =
+          1 +
+          static_cast<uint64_t>(std::count(
+              contents.begin(),
+              contents.begin() + static_cast<ptrdiff_t>(error.offset()), '\n'));
+      return absl::DataLossError(
+          absl::StrCat(segment.name, ":", line_number,
+                       ": cannot read the record: ", error.status().message()));
+    }
+    bytes_done.fetch_add(contents.size() - complete, std::memory_order_relaxed);
+  }
+
+  for (int i = 1; i < threads; ++i)
+    accumulators[0].Merge(std::move(accumulators[i]));
+  engine::ReplayReport report = accumulators[0].Report();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  report.set_threads(static_cast<uint32_t>(threads));
+  report.set_seconds(seconds);
+  report.set_records_per_second(
+      seconds > 0 ? static_cast<double>(report.records()) / seconds : 0);
+  report.set_exact_parser_records(exact_records.load());
+  if (options.progress) {
+    options.progress(bytes_done.load(),
+                     std::max(bytes_total, bytes_done.load()),
+                     records_done.load());
+  }
+  return report;
+}
+
+}  // namespace stepwise::tools
