@@ -58,8 +58,7 @@ void VisitServerOptions(Visitor& v) {
   v("tokens_file", &ServerOptions::tokens_file,
     "YAML file of bearer-token hashes -> principal, roles (chmod 600)", false);
   v("client_certs_file", &ServerOptions::client_certs_file,
-    "YAML file of client certificates (CN or SAN) -> principal, roles",
-    false);
+    "YAML file of client certificates (CN or SAN) -> principal, roles", false);
   v("tls_cert", &ServerOptions::tls_cert,
     "PEM certificate chain of the server (turns TLS on with tls_key)", false);
   v("tls_key", &ServerOptions::tls_key,

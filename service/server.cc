@@ -54,8 +54,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
       new Server(std::move(options), std::move(env)));
   for (absl::Status (Server::*step)() :
        {&Server::SetUpSecurity, &Server::LoadBundle, &Server::OpenAudit,
-        &Server::RecordActivation, &Server::StartMetrics,
-        &Server::StartGrpc}) {
+        &Server::RecordActivation, &Server::StartMetrics, &Server::StartGrpc}) {
     status = (server.get()->*step)();
     if (!status.ok()) {
       server->Shutdown(absl::Now());

@@ -1,10 +1,13 @@
 // The operator's verbs for the gRPC service: `serve` (the same as the
 // stepwise-server binary) and `call ADDRESS REQUEST.json` (architecture §6).
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "absl/strings/ascii.h"
 #include "grpcpp/grpcpp.h"
 #include "service/config.h"
 #include "service/run.h"
@@ -16,8 +19,57 @@
 namespace stepwise::tools {
 namespace {
 
+// How `call` reaches a server with authentication and TLS
+// (docs/security.md).
+struct CallSecurity {
+  std::string token_file;  // empty: $STEPWISE_TOKEN, if set
+  std::string tls_ca;      // PEM CA of the server's certificate
+  std::string tls_cert;    // PEM client certificate (mutual TLS)
+  std::string tls_key;     // its private key
+};
+
+// The channel credentials and the bearer token ("" for none).
+absl::Status PrepareSecurity(const CallSecurity& s,
+                             std::shared_ptr<grpc::ChannelCredentials>* creds,
+                             std::string* token) {
+  if (!s.token_file.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(s.token_file);
+    if (!text.ok()) return text.status();
+    *token = std::string(absl::StripAsciiWhitespace(*text));
+  } else if (const char* env = std::getenv("STEPWISE_TOKEN")) {
+    *token = std::string(absl::StripAsciiWhitespace(env));
+  }
+  if (s.tls_cert.empty() != s.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (s.tls_ca.empty() && s.tls_cert.empty()) {
+    *creds = grpc::InsecureChannelCredentials();
+    return absl::OkStatus();
+  }
+  grpc::SslCredentialsOptions options;  // no CA: the system's roots
+  for (auto [path, field] : {std::pair{&s.tls_ca, &options.pem_root_certs},
+                             std::pair{&s.tls_cert, &options.pem_cert_chain},
+                             std::pair{&s.tls_key, &options.pem_private_key}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> pem = ReadFile(*path);
+    if (!pem.ok()) return pem.status();
+    *field = *std::move(pem);
+  }
+  *creds = grpc::SslCredentials(options);
+  return absl::OkStatus();
+}
+
 void RunCall(const std::string& address, const std::string& request_path,
-             double timeout_seconds, int* exit_code) {
+             double timeout_seconds, const CallSecurity& security,
+             int* exit_code) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  std::string token;
+  if (absl::Status s = PrepareSecurity(security, &credentials, &token);
+      !s.ok()) {
+    std::cerr << "stepwise: " << s.message() << "\n";
+    *exit_code = kExitUsage;
+    return;
+  }
   absl::StatusOr<std::string> json = ReadFile(request_path);
   if (!json.ok()) {
     std::cerr << "stepwise: " << json.status().message() << "\n";
@@ -32,10 +84,10 @@ void RunCall(const std::string& address, const std::string& request_path,
     return;
   }
 
-  auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(address, credentials);
   auto stub = v1::DecisionService::NewStub(channel);
   grpc::ClientContext context;
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   context.set_deadline(
       std::chrono::system_clock::now() +
       std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
@@ -94,7 +146,17 @@ void RegisterServiceCommands(CLI::App& app, int* exit_code) {
     cmd->add_option("--timeout", *timeout, "deadline of the call, in seconds")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
-    cmd->callback([=] { RunCall(*address, *request, *timeout, exit_code); });
+    auto* security = new CallSecurity();
+    cmd->add_option("--token-file", security->token_file,
+                    "file holding the bearer token (default: $STEPWISE_TOKEN)");
+    cmd->add_option("--tls-ca", security->tls_ca,
+                    "PEM CA of the server's certificate; turns TLS on");
+    cmd->add_option("--tls-cert", security->tls_cert,
+                    "PEM client certificate (mutual TLS); turns TLS on");
+    cmd->add_option("--tls-key", security->tls_key,
+                    "PEM private key of --tls-cert");
+    cmd->callback(
+        [=] { RunCall(*address, *request, *timeout, *security, exit_code); });
   }
 }
 
