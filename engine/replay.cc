@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
+#include "google/protobuf/arena.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace stepwise::engine {
@@ -30,15 +31,62 @@ bool SeqOrder(const v1::ReplayedDecision& a, const v1::ReplayedDecision& b) {
 
 }  // namespace
 
+// An arena over a fixed first block: rewinding it reuses that block, so a
+// record that fits costs no allocation at all.
+struct RecordedDecision::ArenaHolder {
+  static constexpr size_t kBlockBytes = 64 << 10;
+
+  ArenaHolder() : block(new char[kBlockBytes]), arena(Options(block.get())) {}
+
+  static google::protobuf::ArenaOptions Options(char* first_block) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = first_block;
+    options.initial_block_size = kBlockBytes;
+    return options;
+  }
+
+  std::unique_ptr<char[]> block;
+  google::protobuf::Arena arena;
+};
+
+RecordedDecision::RecordedDecision()
+    : arena_(std::make_unique<ArenaHolder>()),
+      request_(google::protobuf::Arena::CreateMessage<v1::EvaluateRequest>(
+          &arena_->arena)) {}
+
+RecordedDecision::~RecordedDecision() = default;
+RecordedDecision::RecordedDecision(RecordedDecision&&) = default;
+RecordedDecision& RecordedDecision::operator=(RecordedDecision&&) = default;
+
+RecordedDecision::RecordedDecision(const RecordedDecision& other)
+    : RecordedDecision() {
+  *this = other;
+}
+
+RecordedDecision& RecordedDecision::operator=(const RecordedDecision& other) {
+  if (this == &other) return *this;
+  seq = other.seq;
+  decision_id = other.decision_id;
+  ruleset_sha256 = other.ruleset_sha256;
+  action = other.action;
+  recommended_step = other.recommended_step;
+  matched_rule_ids = other.matched_rule_ids;
+  refer_to = other.refer_to;
+  request_->CopyFrom(*other.request_);
+  return *this;
+}
+
 void RecordedDecision::Clear() {
   seq = 0;
   decision_id.clear();
   ruleset_sha256.clear();
-  request.Clear();
   action = v1::ACTION_UNSPECIFIED;
   recommended_step = 0;
   matched_rule_ids.clear();
   refer_to.clear();
+  arena_->arena.Reset();
+  request_ = google::protobuf::Arena::CreateMessage<v1::EvaluateRequest>(
+      &arena_->arena);
 }
 
 ReplayAccumulator::ReplayAccumulator(const Bundle& candidate,
@@ -72,7 +120,7 @@ void ReplayAccumulator::AddDecision(const RecordedDecision& recorded) {
   // The log never holds a subject_id; a reader that did not put the keyed
   // subject hash in its place gets a stand-in, so that the candidate does
   // not reject the request for the log's own redaction.
-  const v1::EvaluateRequest* request = &recorded.request;
+  const v1::EvaluateRequest* request = &recorded.request();
   v1::EvaluateRequest with_subject;
   if (request->subject_id().empty()) {
     with_subject = *request;

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,17 +31,20 @@ using ReplayReport = v1::ReplayReport;
 
 // One decision as the audit log recorded it: what replay needs of a
 // "decision" record (docs/audit-log.md §3). Reused from record to record by
-// the reader, so that the request's storage is recycled.
+// a reader: its request lives on an arena that Clear() rewinds, so that a
+// request's maps and strings cost no malloc and free per record.
 struct RecordedDecision {
+  RecordedDecision();
+  RecordedDecision(const RecordedDecision& other);
+  RecordedDecision& operator=(const RecordedDecision& other);
+  RecordedDecision(RecordedDecision&&);
+  RecordedDecision& operator=(RecordedDecision&&);
+  ~RecordedDecision();
+
   uint64_t seq = 0;
   std::string decision_id;
   // The sha256 of the bundle that decided (the record's `ruleset`).
   std::string ruleset_sha256;
-  // As recorded: as_of is set, request_id is not, and subject_id, which is
-  // never written to the log, holds the record's keyed subject hash instead
-  // (readers fill it in; the engine requires a subject_id, and a request
-  // without one is evaluated with a stand-in).
-  v1::EvaluateRequest request;
   v1::Action action = v1::ACTION_UNSPECIFIED;
   int recommended_step = 0;
   // Ids of the matched rules, as recorded (rule order of the deciding
@@ -49,7 +53,20 @@ struct RecordedDecision {
   // Sorted, each once, as recorded.
   std::vector<std::string> refer_to;
 
+  // The request as recorded: as_of is set, request_id is not, and
+  // subject_id, which is never written to the log, holds the record's keyed
+  // subject hash instead (readers fill it in; the engine requires a
+  // subject_id, and a request without one is evaluated with a stand-in).
+  const v1::EvaluateRequest& request() const { return *request_; }
+  v1::EvaluateRequest* mutable_request() { return request_; }
+
+  // Everything empty again; the request's arena is rewound.
   void Clear();
+
+ private:
+  struct ArenaHolder;
+  std::unique_ptr<ArenaHolder> arena_;
+  v1::EvaluateRequest* request_;  // on *arena_
 };
 
 // Records that are not decisions, skipped by replay but counted.
@@ -71,7 +88,7 @@ class ReplayAccumulator {
   ReplayAccumulator(ReplayAccumulator&&) = default;
   ReplayAccumulator& operator=(ReplayAccumulator&&) = default;
 
-  // Evaluates `recorded.request` under the candidate (as of the request's
+  // Evaluates `recorded.request()` under the candidate (as of the request's
   // as_of) and compares the outcome with the recorded one.
   void AddDecision(const RecordedDecision& recorded);
   void AddSkipped(SkippedKind kind);

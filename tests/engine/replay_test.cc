@@ -82,8 +82,8 @@ RecordedDecision Record(const Bundle& bundle,
   r.decision_id = absl::StrCat("decision-", seq);
   r.ruleset_sha256 = bundle.sha256();
   // The log never holds the subject_id; the accumulator copes without it.
-  r.request = request;
-  r.request.clear_subject_id();
+  *r.mutable_request() = request;
+  r.mutable_request()->clear_subject_id();
   r.action = result.decision.action();
   r.recommended_step = result.decision.recommended_step();
   for (const v1::MatchedRule& m : result.decision.matched_rules()) {

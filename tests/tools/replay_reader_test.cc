@@ -241,9 +241,9 @@ void ExpectAgreement(const std::string& line, Agreement* agreement) {
   EXPECT_EQ(f.recommended_step, e.recommended_step) << line;
   EXPECT_EQ(f.matched_rule_ids, e.matched_rule_ids) << line;
   EXPECT_EQ(f.refer_to, e.refer_to) << line;
-  EXPECT_TRUE(MessageDifferencer::Equals(f.request, e.request))
-      << line << "\nfast:  " << f.request.ShortDebugString()
-      << "\nexact: " << e.request.ShortDebugString();
+  EXPECT_TRUE(MessageDifferencer::Equals(f.request(), e.request()))
+      << line << "\nfast:  " << f.request().ShortDebugString()
+      << "\nexact: " << e.request().ShortDebugString();
 }
 
 TEST(ReplayReaderTest,
