@@ -7,7 +7,7 @@
 namespace stepwise::service::auth {
 namespace {
 
-constexpr MethodPolicy kTable[] = {
+const MethodPolicy kTable[] = {
     {kEvaluateMethod, "Evaluate", Role::kEvaluator},
     {kGetRulesetMethod, "GetRuleset", Role::kEvaluator},
     {kValidateRulesetMethod, "ValidateRuleset", Role::kGovernance},
