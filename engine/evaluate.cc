@@ -24,6 +24,13 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts) {
       absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
 }
 
+// The explanation written straight into the message's string, sized once.
+void ExplainInto(const expr::Program& program, const Value* slots,
+                 std::string* out) {
+  out->reserve(2 * program.source().size() + 32);
+  program.ExplainText(slots, out);
+}
+
 void FillMatched(const CompiledRule& rule, int current, const Value* slots,
                  v1::MatchedRule* out) {
   out->set_rule_id(rule.id);
@@ -35,9 +42,7 @@ void FillMatched(const CompiledRule& rule, int current, const Value* slots,
   const int target = RuleTarget(rule, current);
   if (target != 0) out->set_target_step(target);
   if (!rule.refer_to.empty()) out->set_refer_to(rule.refer_to);
-  expr::Explanation explanation;
-  rule.when->Explain(slots, &explanation);
-  out->set_explanation(std::move(explanation.text));
+  ExplainInto(*rule.when, slots, out->mutable_explanation());
 }
 
 }  // namespace
@@ -48,12 +53,13 @@ std::vector<FieldViolation> ValidateRequest(const Bundle& bundle,
   std::vector<FieldViolation> violations;
   std::vector<std::string> warnings;
   FactTable facts(bundle.compiled());
-  DeriveFacts(bundle.compiled(), request, ResolveAsOf(request, received_at), &facts,
-              &violations, &warnings);
+  DeriveFacts(bundle.compiled(), request, ResolveAsOf(request, received_at),
+              &facts, &violations, &warnings);
   return violations;
 }
 
-Outcome EvaluateOutcome(const Bundle& bundle, const v1::EvaluateRequest& request,
+Outcome EvaluateOutcome(const Bundle& bundle,
+                        const v1::EvaluateRequest& request,
                         absl::Time received_at) {
   const CompiledBundle& b = bundle.compiled();
   Outcome outcome;
@@ -69,16 +75,20 @@ Outcome EvaluateOutcome(const Bundle& bundle, const v1::EvaluateRequest& request
   outcome.recommended_step = core.step;
   outcome.matched.assign(core.matched.begin(), core.matched.end());
   for (uint32_t i : core.matched) {
-    if (b.rules[i].action == v1::REFER) outcome.refer_to.push_back(b.rules[i].refer_to);
+    if (b.rules[i].action == v1::REFER)
+      outcome.refer_to.push_back(b.rules[i].refer_to);
   }
   std::sort(outcome.refer_to.begin(), outcome.refer_to.end());
-  outcome.refer_to.erase(std::unique(outcome.refer_to.begin(), outcome.refer_to.end()),
-                         outcome.refer_to.end());
+  outcome.refer_to.erase(
+      std::unique(outcome.refer_to.begin(), outcome.refer_to.end()),
+      outcome.refer_to.end());
   return outcome;
 }
 
-EvaluationResult Evaluate(const Bundle& bundle, const v1::EvaluateRequest& request,
-                          absl::Time received_at, const EvaluateOptions& options) {
+EvaluationResult Evaluate(const Bundle& bundle,
+                          const v1::EvaluateRequest& request,
+                          absl::Time received_at,
+                          const EvaluateOptions& options) {
   const CompiledBundle& b = bundle.compiled();
   EvaluationResult result;
   std::vector<std::string> warnings;
@@ -106,10 +116,11 @@ EvaluationResult Evaluate(const Bundle& bundle, const v1::EvaluateRequest& reque
     def->set_explanation("no rule matched");
   }
   if (core.cap == CoreDecision::Cap::kStepUp) {
-    warnings.push_back(absl::StrCat(
-        "STEP_UP capped: the patient is at step ", current,
-        current == b.max_step ? ", the highest step" : ", at or above the rule's target",
-        "; recommending STAY"));
+    warnings.push_back(
+        absl::StrCat("STEP_UP capped: the patient is at step ", current,
+                     current == b.max_step ? ", the highest step"
+                                           : ", at or above the rule's target",
+                     "; recommending STAY"));
   } else if (core.cap == CoreDecision::Cap::kStepDown) {
     warnings.push_back(absl::StrCat(
         "STEP_DOWN capped: the patient is at step ", current,
@@ -129,16 +140,18 @@ EvaluationResult Evaluate(const Bundle& bundle, const v1::EvaluateRequest& reque
   refer_to.erase(std::unique(refer_to.begin(), refer_to.end()), refer_to.end());
   for (std::string& target : refer_to) d.add_refer_to(std::move(target));
 
+  std::vector<std::string> missing_facts;
+  std::vector<std::string> errors;
   for (uint32_t i : undecided) {
     const CompiledRule& rule = b.rules[i];
-    expr::Explanation explanation;
-    rule.when->Explain(slots, &explanation);
     v1::UnevaluatedRule* u = d.add_unevaluated_rules();
     u->set_rule_id(rule.id);
     u->set_title(rule.title);
-    for (std::string& fact : explanation.missing_facts) u->add_missing_facts(std::move(fact));
-    for (std::string& error : explanation.errors) u->add_missing_facts(std::move(error));
-    u->set_explanation(std::move(explanation.text));
+    rule.when->ExplainCauses(slots, &missing_facts, &errors);
+    for (std::string& fact : missing_facts)
+      u->add_missing_facts(std::move(fact));
+    for (std::string& error : errors) u->add_missing_facts(std::move(error));
+    ExplainInto(*rule.when, slots, u->mutable_explanation());
   }
 
   for (std::string& warning : warnings) d.add_warnings(std::move(warning));
@@ -154,15 +167,14 @@ EvaluationResult Evaluate(const Bundle& bundle, const v1::EvaluateRequest& reque
       if (next_matched < matched.size() && matched[next_matched] == i) {
         trace->set_outcome(v1::RuleTrace::MATCHED);
         ++next_matched;
-      } else if (next_undecided < undecided.size() && undecided[next_undecided] == i) {
+      } else if (next_undecided < undecided.size() &&
+                 undecided[next_undecided] == i) {
         trace->set_outcome(v1::RuleTrace::UNDECIDED);
         ++next_undecided;
       } else {
         trace->set_outcome(v1::RuleTrace::NOT_MATCHED);
       }
-      expr::Explanation explanation;
-      b.rules[i].when->Explain(slots, &explanation);
-      trace->set_explanation(std::move(explanation.text));
+      ExplainInto(*b.rules[i].when, slots, trace->mutable_explanation());
     }
   }
   return result;
@@ -175,11 +187,16 @@ namespace {
 
 std::string TypeName(const expr::Type& type) {
   switch (type.kind) {
-    case expr::Kind::kBool: return "bool";
-    case expr::Kind::kInt: return "int";
-    case expr::Kind::kDouble: return "double";
-    case expr::Kind::kString: return "string";
-    case expr::Kind::kList: return "list";
+    case expr::Kind::kBool:
+      return "bool";
+    case expr::Kind::kInt:
+      return "int";
+    case expr::Kind::kDouble:
+      return "double";
+    case expr::Kind::kString:
+      return "string";
+    case expr::Kind::kList:
+      return "list";
   }
   return "unknown";
 }
@@ -188,13 +205,16 @@ std::string TypeName(const expr::Type& type) {
 // doubles as the strings protobuf's JSON mapping uses), strings quoted.
 std::string JsonValue(const Value& v) {
   switch (v.tag) {
-    case expr::Tag::kBool: return v.b ? "true" : "false";
-    case expr::Tag::kInt: return absl::StrCat(v.i);
+    case expr::Tag::kBool:
+      return v.b ? "true" : "false";
+    case expr::Tag::kInt:
+      return absl::StrCat(v.i);
     case expr::Tag::kDouble:
       if (std::isnan(v.d)) return "\"NaN\"";
       if (std::isinf(v.d)) return v.d > 0 ? "\"Infinity\"" : "\"-Infinity\"";
       return expr::FormatValue(v);
-    case expr::Tag::kString: return expr::FormatValue(v);
+    case expr::Tag::kString:
+      return expr::FormatValue(v);
     case expr::Tag::kList: {
       std::string out = "[";
       for (uint32_t i = 0; i < v.aux; ++i) {
@@ -203,7 +223,8 @@ std::string JsonValue(const Value& v) {
       }
       return out + "]";
     }
-    default: return "null";
+    default:
+      return "null";
   }
 }
 
@@ -217,9 +238,11 @@ ExpressionResult EvaluateExpression(const Bundle& bundle, std::string_view text,
   expr::CompileOptions options;
   options.defines = &b.defines;
   options.limits = b.options.expr_limits;
-  absl::StatusOr<expr::CompileResult> compiled = expr::Compile(text, b.decls, options);
+  absl::StatusOr<expr::CompileResult> compiled =
+      expr::Compile(text, b.decls, options);
   if (!compiled.ok()) {
-    result.issues.push_back(expr::Issue{1, 1, std::string(compiled.status().message())});
+    result.issues.push_back(
+        expr::Issue{1, 1, std::string(compiled.status().message())});
     return result;
   }
   if (!compiled->issues.empty()) {
@@ -240,13 +263,15 @@ ExpressionResult EvaluateExpression(const Bundle& bundle, std::string_view text,
   expr::Explanation explanation;
   const Value v = compiled->program->Explain(facts.slots(), &explanation);
   if (v.tag == expr::Tag::kAbsent) {
-    result.error = explanation.missing_facts.empty()
-                       ? "no value: a fact it needs is absent"
-                       : absl::StrCat("no value: absent ",
-                                      absl::StrJoin(explanation.missing_facts, ", "));
+    result.error =
+        explanation.missing_facts.empty()
+            ? "no value: a fact it needs is absent"
+            : absl::StrCat("no value: absent ",
+                           absl::StrJoin(explanation.missing_facts, ", "));
   } else if (v.tag == expr::Tag::kError) {
     result.error = explanation.errors.empty()
-                       ? std::string(expr::ErrorCodeName(static_cast<expr::ErrorCode>(v.aux)))
+                       ? std::string(expr::ErrorCodeName(
+                             static_cast<expr::ErrorCode>(v.aux)))
                        : absl::StrJoin(explanation.errors, ", ");
   } else {
     result.json_value = JsonValue(v);

@@ -3,12 +3,10 @@
 // undecided result came from. Values are taken from the evaluator itself, so
 // an explanation can never disagree with Evaluate.
 #include <algorithm>
-#include <set>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "absl/container/inlined_vector.h"
 #include "engine/expr/plan.h"
 #include "engine/expr/text.h"
 
@@ -28,11 +26,6 @@ enum Prec : int {
   kPrecMul,
   kPrecUnary,
   kPrecAtom,
-};
-
-struct Text {
-  std::string s;
-  int prec = kPrecAtom;
 };
 
 std::string_view RelText(Rel rel) {
@@ -68,199 +61,315 @@ Rel Unmirror(Rel rel) {
   }
 }
 
-std::string Wrap(const Text& t, int min_prec) {
-  return t.prec >= min_prec ? t.s : absl::StrCat("(", t.s, ")");
-}
-
 constexpr std::string_view kSkipped = "(...)";
 
+// Renders into one string, appending: a node's binding strength is known
+// from the plan without rendering it (Prec), so parentheses are decided
+// before the text is written and no intermediate strings are built.
 class Explainer {
  public:
-  Explainer(const Program::Impl& plan, const Value* slots)
-      : plan_(plan), slots_(slots) {}
+  // `out` may be null when only Causes is called.
+  Explainer(const Program::Impl& plan, const Value* slots, std::string* out)
+      : plan_(plan), slots_(slots), out_(out) {}
 
-  void Run(Explanation* out) {
-    out->text = Render(plan_.root).s;
-    out->missing_facts.clear();
-    out->errors.clear();
+  void Text() { Render(plan_.root); }
+
+  // The paths of the absent facts and the errors the result came from.
+  void Causes(std::vector<std::string>* missing_facts,
+              std::vector<std::string>* errors) {
+    missing_facts->clear();
+    errors->clear();
     Blame(plan_.root);
+    std::sort(missing_.begin(), missing_.end());
+    missing_.erase(std::unique(missing_.begin(), missing_.end()),
+                   missing_.end());
     for (uint32_t slot : missing_) {
-      out->missing_facts.push_back(plan_.SlotPath(slot));
+      missing_facts->push_back(plan_.SlotPath(slot));
     }
-    std::sort(out->missing_facts.begin(), out->missing_facts.end());
-    out->missing_facts.erase(
-        std::unique(out->missing_facts.begin(), out->missing_facts.end()),
-        out->missing_facts.end());
-    for (ErrorCode code : errors_) {
-      out->errors.emplace_back(ErrorCodeName(code));
-    }
+    // Slots are numbered in declaration order, not by path.
+    std::sort(missing_facts->begin(), missing_facts->end());
+    missing_facts->erase(
+        std::unique(missing_facts->begin(), missing_facts->end()),
+        missing_facts->end());
+    for (ErrorCode code : errors_) errors->emplace_back(ErrorCodeName(code));
   }
 
  private:
   Value V(uint32_t i) const { return EvalNode(plan_, i, slots_); }
 
-  std::string Shown(uint32_t slot) const {
-    return absl::StrCat(plan_.SlotPath(slot), " = ", FormatValue(slots_[slot]));
+  void Add(std::string_view s) { out_->append(s.data(), s.size()); }
+  void AddValue(const Value& v) { AppendValue(v, out_); }
+
+  void Shown(uint32_t slot) {
+    Add(plan_.SlotPath(slot));
+    Add(" = ");
+    AddValue(slots_[slot]);
   }
 
-  std::string ConstText(const Node& n, const NodeInfo& info) const {
+  void ConstText(const Node& n, const NodeInfo& info) {
     if (info.const_define >= 0) {
-      return absl::StrCat(plan_.define_names[info.const_define], " = ",
-                          FormatValue(n.k));
+      Add(plan_.define_names[info.const_define]);
+      Add(" = ");
     }
-    return FormatValue(n.k);
+    AddValue(n.k);
   }
 
-  Text Render(uint32_t i) {
+  // How tightly Render(i)'s text binds.
+  int Prec(uint32_t i) const {
+    if (plan_.info[i].define >= 0) return kPrecShown;
     const Node& n = plan_.nodes[i];
-    const NodeInfo& info = plan_.info[i];
-    Text t = RenderBody(i);
-    if (info.define >= 0) {
-      const std::string& name = plan_.define_names[info.define];
-      if (n.op == Op::kConst) {
-        t = {absl::StrCat(name, " = ", FormatValue(n.k)), kPrecShown};
-      } else {
-        t = {absl::StrCat(name, " = ", FormatValue(V(i)), " {", t.s, "}"),
-             kPrecShown};
-      }
-    }
-    return t;
-  }
-
-  Text Call(std::string_view name, const std::vector<uint32_t>& args,
-            uint32_t i) {
-    std::vector<std::string> parts;
-    for (uint32_t a : args) parts.push_back(Render(a).s);
-    return {absl::StrCat(Sv(name), "(", absl::StrJoin(parts, ", "),
-                         ") = ", FormatValue(V(i))),
-            kPrecShown};
-  }
-
-  Text Infix(uint32_t l, std::string_view op, uint32_t r, int prec) {
-    return {absl::StrCat(Wrap(Render(l), prec), " ", Sv(op), " ",
-                         Wrap(Render(r), prec + 1)),
-            prec};
-  }
-
-  std::vector<uint32_t> Kids(const Node& n) const {
-    return std::vector<uint32_t>(plan_.kids.begin() + n.a,
-                                 plan_.kids.begin() + n.a + n.b);
-  }
-
-  Text RenderBody(uint32_t i) {
-    const Node& n = plan_.nodes[i];
-    const NodeInfo& info = plan_.info[i];
     switch (n.op) {
       case Op::kConst:
-        return {FormatValue(n.k), kPrecAtom};
+        return kPrecAtom;
       case Op::kFact:
-        return {Shown(n.a), kPrecShown};
       case Op::kHasFact:
       case Op::kHasGroup:
-        return {absl::StrCat("has(", plan_.SlotPath(n.a),
-                             ") = ", FormatValue(V(i))),
-                kPrecShown};
-      case Op::kInSK:
-        return {absl::StrCat(ConstText(n, info), " in ", Shown(n.a)), kPrecRel};
+      case Op::kAbsI:
+      case Op::kAbsD:
+      case Op::kSizeS:
+      case Op::kSizeL:
+      case Op::kSizeList:
+      case Op::kMinI:
+      case Op::kMinD:
+      case Op::kMaxI:
+      case Op::kMaxD:
+        return kPrecShown;
       case Op::kNot:
-        return {absl::StrCat("!", Wrap(Render(n.a), kPrecUnary)), kPrecUnary};
+      case Op::kNegI:
+      case Op::kNegD:
+        return kPrecUnary;
+      case Op::kAnd:
+        return kPrecAnd;
+      case Op::kOr:
+        return kPrecOr;
+      case Op::kCond:
+        return kPrecCond;
+      case Op::kToDouble:
+        return Prec(n.a);
+      case Op::kAddI:
+      case Op::kAddD:
+      case Op::kSubI:
+      case Op::kSubD:
+        return kPrecAdd;
+      case Op::kMulI:
+      case Op::kMulD:
+      case Op::kDivI:
+      case Op::kDivD:
+      case Op::kModI:
+        return kPrecMul;
+      default:
+        return kPrecRel;  // comparisons, `in`, fused comparisons
+    }
+  }
+
+  void Wrapped(uint32_t i, int min_prec) {
+    if (Prec(i) >= min_prec) {
+      Render(i);
+      return;
+    }
+    *out_ += '(';
+    Render(i);
+    *out_ += ')';
+  }
+
+  void Render(uint32_t i) {
+    const Node& n = plan_.nodes[i];
+    const NodeInfo& info = plan_.info[i];
+    if (info.define < 0) {
+      RenderBody(i);
+      return;
+    }
+    Add(plan_.define_names[info.define]);
+    Add(" = ");
+    if (n.op == Op::kConst) {
+      AddValue(n.k);
+      return;
+    }
+    AddValue(V(i));
+    Add(" {");
+    RenderBody(i);
+    *out_ += '}';
+  }
+
+  void Call(std::string_view name, const uint32_t* args, uint32_t count,
+            uint32_t i) {
+    Add(name);
+    *out_ += '(';
+    for (uint32_t k = 0; k < count; ++k) {
+      if (k > 0) Add(", ");
+      Render(args[k]);
+    }
+    Add(") = ");
+    AddValue(V(i));
+  }
+
+  void Infix(uint32_t l, std::string_view op, uint32_t r, int prec) {
+    Wrapped(l, prec);
+    *out_ += ' ';
+    Add(op);
+    *out_ += ' ';
+    Wrapped(r, prec + 1);
+  }
+
+  void RenderBody(uint32_t i) {
+    const Node& n = plan_.nodes[i];
+    const NodeInfo& info = plan_.info[i];
+    const uint32_t* kids = plan_.kids.data() + n.a;
+    switch (n.op) {
+      case Op::kConst:
+        AddValue(n.k);
+        return;
+      case Op::kFact:
+        Shown(n.a);
+        return;
+      case Op::kHasFact:
+      case Op::kHasGroup:
+        Add("has(");
+        Add(plan_.SlotPath(n.a));
+        Add(") = ");
+        AddValue(V(i));
+        return;
+      case Op::kInSK:
+        ConstText(n, info);
+        Add(" in ");
+        Shown(n.a);
+        return;
+      case Op::kNot:
+        *out_ += '!';
+        Wrapped(n.a, kPrecUnary);
+        return;
       case Op::kAnd:
       case Op::kOr: {
         const bool decider = n.op == Op::kOr;
         const int prec = decider ? kPrecOr : kPrecAnd;
-        std::vector<std::string> parts;
         bool decided = false;
-        for (uint32_t k : Kids(n)) {
+        for (uint32_t k = 0; k < n.b; ++k) {
+          if (k > 0) Add(decider ? " || " : " && ");
           if (decided) {
-            parts.emplace_back(kSkipped);
+            Add(kSkipped);
             continue;
           }
-          parts.push_back(Wrap(Render(k), prec + 1));
-          const Value v = V(k);
+          Wrapped(kids[k], prec + 1);
+          const Value v = V(kids[k]);
           decided = v.tag == Tag::kBool && v.b == decider;
         }
-        return {absl::StrJoin(parts, decider ? " || " : " && "), prec};
+        return;
       }
       case Op::kCond: {
         const Value c = V(n.a);
         const bool decided = c.tag == Tag::kBool;
-        const std::string x =
-            decided && c.b ? Wrap(Render(n.b), kPrecOr) : std::string(kSkipped);
-        const std::string y = decided && !c.b ? Wrap(Render(n.c), kPrecCond)
-                                              : std::string(kSkipped);
-        return {absl::StrCat(Wrap(Render(n.a), kPrecOr), " ? ", x, " : ", y),
-                kPrecCond};
+        Wrapped(n.a, kPrecOr);
+        Add(" ? ");
+        if (decided && c.b) {
+          Wrapped(n.b, kPrecOr);
+        } else {
+          Add(kSkipped);
+        }
+        Add(" : ");
+        if (decided && !c.b) {
+          Wrapped(n.c, kPrecCond);
+        } else {
+          Add(kSkipped);
+        }
+        return;
       }
       case Op::kNegI:
       case Op::kNegD: {
-        const Text operand = Render(n.a);
-        const bool sign = !operand.s.empty() && operand.s[0] == '-';
-        return {absl::StrCat("-", sign ? absl::StrCat("(", operand.s, ")")
-                                       : Wrap(operand, kPrecUnary)),
-                kPrecUnary};
+        // "-(-x)", never "--x"; the operand's first character is known only
+        // once it is written, so the parenthesis is inserted afterwards.
+        *out_ += '-';
+        const size_t at = out_->size();
+        Render(n.a);
+        if ((out_->size() > at && (*out_)[at] == '-') ||
+            Prec(n.a) < kPrecUnary) {
+          out_->insert(at, 1, '(');
+          *out_ += ')';
+        }
+        return;
       }
       case Op::kToDouble:
-        return Render(n.a);
+        Render(n.a);
+        return;
       case Op::kAbsI:
       case Op::kAbsD:
-        return Call("abs", {n.a}, i);
+        Call("abs", &n.a, 1, i);
+        return;
       case Op::kSizeS:
       case Op::kSizeL:
-        return Call("size", {n.a}, i);
-      case Op::kSizeList: {
-        std::vector<std::string> parts;
-        for (uint32_t k : Kids(n)) parts.push_back(Render(k).s);
-        return {absl::StrCat("size([", absl::StrJoin(parts, ", "),
-                             "]) = ", FormatValue(V(i))),
-                kPrecShown};
-      }
+        Call("size", &n.a, 1, i);
+        return;
+      case Op::kSizeList:
+        Add("size([");
+        for (uint32_t k = 0; k < n.b; ++k) {
+          if (k > 0) Add(", ");
+          Render(kids[k]);
+        }
+        Add("]) = ");
+        AddValue(V(i));
+        return;
       case Op::kMinI:
       case Op::kMinD:
-        return Call("min", Kids(n), i);
+        Call("min", kids, n.b, i);
+        return;
       case Op::kMaxI:
       case Op::kMaxD:
-        return Call("max", Kids(n), i);
+        Call("max", kids, n.b, i);
+        return;
       case Op::kAddI:
       case Op::kAddD:
-        return Infix(n.a, "+", n.b, kPrecAdd);
+        Infix(n.a, "+", n.b, kPrecAdd);
+        return;
       case Op::kSubI:
       case Op::kSubD:
-        return Infix(n.a, "-", n.b, kPrecAdd);
+        Infix(n.a, "-", n.b, kPrecAdd);
+        return;
       case Op::kMulI:
       case Op::kMulD:
-        return Infix(n.a, "*", n.b, kPrecMul);
+        Infix(n.a, "*", n.b, kPrecMul);
+        return;
       case Op::kDivI:
       case Op::kDivD:
-        return Infix(n.a, "/", n.b, kPrecMul);
+        Infix(n.a, "/", n.b, kPrecMul);
+        return;
       case Op::kModI:
-        return Infix(n.a, "%", n.b, kPrecMul);
+        Infix(n.a, "%", n.b, kPrecMul);
+        return;
       case Op::kRelI:
       case Op::kRelD:
       case Op::kRelS:
       case Op::kRelB:
-        return Infix(n.a, RelText(static_cast<Rel>(n.sub)), n.b, kPrecRel);
+        Infix(n.a, RelText(static_cast<Rel>(n.sub)), n.b, kPrecRel);
+        return;
       case Op::kIn:
-        return Infix(n.a, "in", n.b, kPrecRel);
-      case Op::kInList: {
-        std::vector<std::string> parts;
-        for (uint32_t k : Kids(n)) parts.push_back(Render(k).s);
-        return {absl::StrCat(Wrap(Render(n.c), kPrecRel), " in [",
-                             absl::StrJoin(parts, ", "), "]"),
-                kPrecRel};
-      }
+        Infix(n.a, "in", n.b, kPrecRel);
+        return;
+      case Op::kInList:
+        Wrapped(n.c, kPrecRel);
+        Add(" in [");
+        for (uint32_t k = 0; k < n.b; ++k) {
+          if (k > 0) Add(", ");
+          Render(kids[k]);
+        }
+        *out_ += ']';
+        return;
       default:
         break;
     }
     // A fused fact-constant comparison, shown in the order it was written.
     const Rel rel = static_cast<Rel>(n.sub);
-    const std::string fact = Shown(n.a);
-    const std::string constant = ConstText(n, info);
     if (info.flipped) {
-      return {
-          absl::StrCat(constant, " ", Sv(RelText(Unmirror(rel))), " ", fact),
-          kPrecRel};
+      ConstText(n, info);
+      *out_ += ' ';
+      Add(RelText(Unmirror(rel)));
+      *out_ += ' ';
+      Shown(n.a);
+      return;
     }
-    return {absl::StrCat(fact, " ", Sv(RelText(rel)), " ", constant), kPrecRel};
+    Shown(n.a);
+    *out_ += ' ';
+    Add(RelText(rel));
+    *out_ += ' ';
+    ConstText(n, info);
   }
 
   void AddError(uint32_t code) {
@@ -279,7 +388,7 @@ class Explainer {
     if (ReadsSlot(n.op) && n.op != Op::kHasFact && n.op != Op::kHasGroup) {
       const Value& s = slots_[n.a];
       if (s.tag == Tag::kAbsent) {
-        missing_.insert(n.a);
+        missing_.push_back(n.a);
       } else {
         AddError(s.tag == Tag::kError ? s.aux : v.aux);
       }
@@ -306,15 +415,30 @@ class Explainer {
 
   const Program::Impl& plan_;
   const Value* slots_;
-  std::set<uint32_t> missing_;
-  std::vector<ErrorCode> errors_;
+  std::string* out_;
+  absl::InlinedVector<uint32_t, 8> missing_;
+  absl::InlinedVector<ErrorCode, 2> errors_;
 };
 
 }  // namespace
 
+void ExplainText(const Program::Impl& plan, const Value* slots,
+                 std::string* out) {
+  Explainer(plan, slots, out).Text();
+}
+
+void ExplainCauses(const Program::Impl& plan, const Value* slots,
+                   std::vector<std::string>* missing_facts,
+                   std::vector<std::string>* errors) {
+  Explainer(plan, slots, nullptr).Causes(missing_facts, errors);
+}
+
 void ExplainPlan(const Program::Impl& plan, const Value* slots,
                  Explanation* out) {
-  Explainer(plan, slots).Run(out);
+  out->text.clear();
+  Explainer explainer(plan, slots, &out->text);
+  explainer.Text();
+  explainer.Causes(&out->missing_facts, &out->errors);
 }
 
 }  // namespace stepwise::expr

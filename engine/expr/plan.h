@@ -158,6 +158,11 @@ bool IsInlineLeaf(Op op);
 // Fills `out` for an explained evaluation (explain.cc).
 void ExplainPlan(const Program::Impl& plan, const Value* slots,
                  Explanation* out);
+void ExplainText(const Program::Impl& plan, const Value* slots,
+                 std::string* out);
+void ExplainCauses(const Program::Impl& plan, const Value* slots,
+                   std::vector<std::string>* missing_facts,
+                   std::vector<std::string>* errors);
 
 // The children a node evaluates, in order (for explanations).
 std::vector<uint32_t> NodeChildren(const Program::Impl& plan, uint32_t index);

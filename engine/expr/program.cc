@@ -136,6 +136,16 @@ Value Program::Explain(const Value* slots, Explanation* out) const {
   return result;
 }
 
+void Program::ExplainText(const Value* slots, std::string* out) const {
+  expr::ExplainText(*impl_, slots, out);
+}
+
+void Program::ExplainCauses(const Value* slots,
+                            std::vector<std::string>* missing_facts,
+                            std::vector<std::string>* errors) const {
+  expr::ExplainCauses(*impl_, slots, missing_facts, errors);
+}
+
 absl::StatusOr<CompileResult> Compile(std::string_view text,
                                       const Declarations& decls,
                                       const CompileOptions& options) {

@@ -133,6 +133,14 @@ class Program {
   // whose outcome is reported.
   Value Explain(const Value* slots, Explanation* out) const;
 
+  // The parts of an explanation, for callers that need only some of them:
+  // the text appended to `out` (Explanation::text), and the absent facts and
+  // errors (Explanation::missing_facts, ::errors; both cleared first).
+  void ExplainText(const Value* slots, std::string* out) const;
+  void ExplainCauses(const Value* slots,
+                     std::vector<std::string>* missing_facts,
+                     std::vector<std::string>* errors) const;
+
   // Slots this program reads (sorted, unique), e.g. for coverage reports.
   const std::vector<uint32_t>& slots_read() const;
 
@@ -150,6 +158,8 @@ class Program {
 // "3", doubles always with a decimal point or exponent ("8.0", "-0.25",
 // "inf"), strings quoted, lists as "[1, 2]".
 std::string FormatValue(const Value& value);
+// FormatValue appended to `out`.
+void AppendValue(const Value& value, std::string* out);
 
 }  // namespace stepwise::expr
 

@@ -27,15 +27,21 @@ std::string_view KindName(Kind kind) {
   return "?";
 }
 
-std::string FormatDouble(double d) {
-  if (std::isnan(d)) return "nan";
-  if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+void AppendDouble(double d, std::string* out) {
+  if (std::isnan(d)) {
+    out->append("nan");
+    return;
+  }
+  if (std::isinf(d)) {
+    out->append(d > 0 ? "inf" : "-inf");
+    return;
+  }
   // The shortest text that reads back as the same double.
   char buffer[64];
   const auto result = std::to_chars(buffer, buffer + sizeof(buffer), d);
-  std::string text(buffer, result.ptr);
-  if (text.find_first_of(".e") == std::string::npos) text += ".0";
-  return text;
+  const std::string_view text(buffer, result.ptr - buffer);
+  out->append(text);
+  if (text.find_first_of(".e") == std::string_view::npos) out->append(".0");
 }
 
 }  // namespace
@@ -64,33 +70,52 @@ std::string_view ErrorCodeName(ErrorCode code) {
   return "unknown error";
 }
 
-std::string FormatValue(const Value& value) {
+void AppendValue(const Value& value, std::string* out) {
   switch (value.tag) {
     case Tag::kAbsent:
-      return "<absent>";
+      out->append("<absent>");
+      return;
     case Tag::kError:
-      return absl::StrCat(
-          "<error: ", Sv(ErrorCodeName(static_cast<ErrorCode>(value.aux))),
+      absl::StrAppend(
+          out, "<error: ", Sv(ErrorCodeName(static_cast<ErrorCode>(value.aux))),
           ">");
+      return;
     case Tag::kBool:
-      return value.b ? "true" : "false";
-    case Tag::kInt:
-      return absl::StrCat(value.i);
-    case Tag::kDouble:
-      return FormatDouble(value.d);
-    case Tag::kString:
-      return value.s == nullptr ? "\"\"" : QuoteString(*value.s);
-    case Tag::kList: {
-      std::string out = "[";
-      for (uint32_t i = 0; i < value.aux; ++i) {
-        if (i > 0) out += ", ";
-        out += FormatValue(value.elems[i]);
-      }
-      out += "]";
-      return out;
+      out->append(value.b ? "true" : "false");
+      return;
+    case Tag::kInt: {
+      char buffer[24];
+      const auto result =
+          std::to_chars(buffer, buffer + sizeof(buffer), value.i);
+      out->append(buffer, result.ptr);
+      return;
     }
+    case Tag::kDouble:
+      AppendDouble(value.d, out);
+      return;
+    case Tag::kString:
+      if (value.s == nullptr) {
+        out->append("\"\"");
+      } else {
+        out->append(QuoteString(*value.s));
+      }
+      return;
+    case Tag::kList:
+      *out += '[';
+      for (uint32_t i = 0; i < value.aux; ++i) {
+        if (i > 0) out->append(", ");
+        AppendValue(value.elems[i], out);
+      }
+      *out += ']';
+      return;
   }
-  return "<?>";
+  out->append("<?>");
+}
+
+std::string FormatValue(const Value& value) {
+  std::string out;
+  AppendValue(value, &out);
+  return out;
 }
 
 }  // namespace stepwise::expr
