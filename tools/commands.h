@@ -7,6 +7,9 @@
 #ifndef STEPWISE_TOOLS_COMMANDS_H_
 #define STEPWISE_TOOLS_COMMANDS_H_
 
+#include <deque>
+#include <utility>
+
 #include "CLI/CLI.hpp"
 
 namespace stepwise::tools {
@@ -21,6 +24,17 @@ using Registrar = void (*)(CLI::App& app, int* exit_code);
 
 // Called from a static initializer in each *_commands.cc. Returns true.
 bool AddRegistrar(Registrar registrar);
+
+// Storage for a verb's option values. CLI11 binds each option to a variable
+// that must outlive parsing, while a registrar returns before parsing starts.
+// The values live until the process exits and are then destroyed, so leak
+// checkers (LSan) see no lost allocation. Not thread-safe: registrars run on
+// the main thread before parsing.
+template <typename T, typename... Args>
+T* Keep(Args&&... args) {
+  static std::deque<T> values;  // deque: emplace_back never moves elements
+  return &values.emplace_back(std::forward<Args>(args)...);
+}
 
 }  // namespace stepwise::tools
 

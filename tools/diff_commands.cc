@@ -62,9 +62,9 @@ void RegisterDiffCommands(CLI::App& app, int* exit_code) {
       "diff",
       "What changed between two bundles: rules, thresholds, instruments, "
       "metadata (exit 0 whatever the differences)");
-  auto* old_dir = new std::string();
-  auto* new_dir = new std::string();
-  auto* json = new bool(false);
+  auto* old_dir = Keep<std::string>();
+  auto* new_dir = Keep<std::string>();
+  auto* json = Keep<bool>(false);
   cmd->add_option("OLD_BUNDLE", *old_dir, "bundle folder now in use")
       ->required();
   cmd->add_option("NEW_BUNDLE", *new_dir, "candidate bundle folder")

@@ -186,15 +186,15 @@ void RunExpr(const std::string& text, const std::string& request_path,
 void RegisterEngineCommands(CLI::App& app, int* exit_code) {
   {
     auto* cmd = app.add_subcommand("lint", "Load and validate a bundle; errors as file:line:column");
-    auto* dir = new std::string();
+    auto* dir = Keep<std::string>();
     cmd->add_option("BUNDLE", *dir, "bundle folder")->required();
     cmd->callback([=] { RunLint(*dir, exit_code); });
   }
   {
     auto* cmd = app.add_subcommand("test", "Run a bundle's test cases and report rule coverage");
-    auto* dir = new std::string();
-    auto* fail_under = new double(0);
-    auto* verbose = new bool(false);
+    auto* dir = Keep<std::string>();
+    auto* fail_under = Keep<double>(0);
+    auto* verbose = Keep<bool>(false);
     cmd->add_option("BUNDLE", *dir, "bundle folder")->required();
     cmd->add_option("--fail-under", *fail_under,
                     "fail when fewer than this percentage of rules fire in some case")
@@ -205,9 +205,9 @@ void RegisterEngineCommands(CLI::App& app, int* exit_code) {
   {
     auto* cmd = app.add_subcommand(
         "eval", "Evaluate one request locally; print the Decision as JSON");
-    auto* dir = new std::string();
-    auto* request = new std::string();
-    auto* explain = new bool(false);
+    auto* dir = Keep<std::string>();
+    auto* request = Keep<std::string>();
+    auto* explain = Keep<bool>(false);
     cmd->add_option("BUNDLE", *dir, "bundle folder")->required();
     cmd->add_option("REQUEST", *request, "EvaluateRequest as JSON")->required();
     cmd->add_flag("--explain", *explain,
@@ -217,9 +217,9 @@ void RegisterEngineCommands(CLI::App& app, int* exit_code) {
   {
     auto* cmd = app.add_subcommand(
         "expr", "Evaluate one expression over a request's facts (for rule authors)");
-    auto* text = new std::string();
-    auto* request = new std::string();
-    auto* dir = new std::string();
+    auto* text = Keep<std::string>();
+    auto* request = Keep<std::string>();
+    auto* dir = Keep<std::string>();
     cmd->add_option("EXPR", *text, "the expression")->required();
     cmd->add_option("--request", *request, "EvaluateRequest as JSON (default: no facts)");
     cmd->add_option("--bundle", *dir, "bundle folder (default: the default bundle)");

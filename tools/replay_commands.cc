@@ -109,7 +109,7 @@ void RegisterReplayCommands(CLI::App& app, int* exit_code) {
       "what "
       "changes (exit 1 if a decision would lose URGENT_SAFETY)");
   // Lives as long as the process: CLI11 writes into it while parsing.
-  auto* flags = new ReplayFlags();
+  auto* flags = Keep<ReplayFlags>();
   cmd->add_option("AUDIT_DIR", flags->audit_dir, "audit log folder")
       ->required()
       ->check(CLI::ExistingDirectory);
