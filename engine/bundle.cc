@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "engine/compiled_bundle.h"
+#include "engine/decide.h"
 #include "engine/facts.h"
 #include "engine/yaml_util.h"
 #include "google/protobuf/util/json_util.h"
@@ -208,6 +209,7 @@ LoadResult Loader::Run() {
     if (IsYaml(path)) bundle_->files.emplace(path, text);
   }
   bundle_->sha256 = BundleSha256(bundle_->files);
+  PrepareDecide(bundle_.get());
   result.bundle = BundleBuilder::Make(std::move(bundle_));
   return result;
 }

@@ -5,6 +5,7 @@
 #ifndef STEPWISE_ENGINE_COMPILED_BUNDLE_H_
 #define STEPWISE_ENGINE_COMPILED_BUNDLE_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 
 #include "absl/time/time.h"
 #include "engine/bundle.h"
+#include "engine/expr/batch.h"
 #include "engine/expr/declarations.h"
 #include "engine/expr/program.h"
 #include "engine/instrument.h"
@@ -46,6 +48,13 @@ struct DefaultOutcome {
   std::string source;
 };
 
+// What Decide runs (decide.cc, PrepareDecide): every rule's condition in one
+// batch, and each rule's Severity(action), 0..5.
+struct DecidePlan {
+  std::unique_ptr<expr::Batch> batch;
+  std::vector<uint8_t> severity;
+};
+
 // Fixed context slots of every fact table.
 inline constexpr uint32_t kCurrentStepSlot = 0;
 inline constexpr uint32_t kWeeksAtStepSlot = 1;
@@ -76,6 +85,7 @@ class CompiledBundle {
   std::map<std::string, std::string> flag_descriptions;
   std::vector<CompiledRule> rules;
   DefaultOutcome default_outcome;
+  DecidePlan decide_plan;
 
   std::vector<RuleSummary> rule_summaries;
   std::vector<TestCase> tests;

@@ -147,6 +147,7 @@ class Program {
   struct Impl;
 
  private:
+  friend class Batch;
   friend absl::StatusOr<CompileResult> Compile(std::string_view,
                                                const Declarations&,
                                                const CompileOptions&);
