@@ -21,6 +21,12 @@ void VisitServerOptions(Visitor& v) {
   v("address", &ServerOptions::address, "IP address to listen on", false);
   v("port", &ServerOptions::port, "gRPC port; 0 picks a free one", false);
   v("bundle", &ServerOptions::bundle, "Rule bundle folder to serve", false);
+  v("watch_bundle", &ServerOptions::watch_bundle,
+    "Reload the bundle when its folder changes (as SIGHUP does)", false);
+  v("shadow_bundle", &ServerOptions::shadow_bundle,
+    "Candidate bundle evaluated beside the active one; differences are "
+    "counted and audited, answers never change",
+    false);
   v("audit_dir", &ServerOptions::audit_dir,
     "Audit log folder (created if missing)", false);
   v("subject_key", &ServerOptions::subject_key,

@@ -31,6 +31,13 @@ struct ServerOptions {
   int port = 50051;
   // The rule bundle folder served. Default: "rules".
   std::string bundle = "rules";
+  // Reload the bundle when a file in its folder changes (inotify), as SIGHUP
+  // does. Default: false.
+  bool watch_bundle = false;
+  // A candidate bundle evaluated beside the active one on live traffic;
+  // differences are counted and written as shadow records, answers never
+  // change. Fixed at start-up. Default: empty (no shadow).
+  std::string shadow_bundle;
   // The audit log folder; created if missing. Default: "stepwise-audit".
   std::string audit_dir = "stepwise-audit";
   // The key file for subject hashes; created if missing. Default: empty,

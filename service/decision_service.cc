@@ -1,8 +1,10 @@
 #include "service/decision_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
@@ -249,13 +251,20 @@ void DecisionService::EvaluateAdmitted(
     return;
   }
 
+  const std::string subject_hash =
+      deps_.subject_key->Hash(request.subject_id());
   absl::StatusOr<std::string> body =
-      audit::DecisionRecordBody(request, decision, principal,
-                                deps_.subject_key->Hash(request.subject_id()));
+      audit::DecisionRecordBody(request, decision, principal, subject_hash);
   if (!body.ok()) {
     fail(absl::InternalError(absl::StrCat("cannot build the audit record: ",
                                           body.status().message())));
     return;
+  }
+  // Built now: `request` is gone once the decision's callback has answered.
+  std::string shadow_body;
+  if (deps_.shadow != nullptr) {
+    shadow_body =
+        ShadowRecord(request, decision, principal, subject_hash, received_at);
   }
 
   std::shared_ptr<const v1::Decision> remembered;
@@ -298,6 +307,67 @@ void DecisionService::EvaluateAdmitted(
         }
         call->Respond(absl::OkStatus());
       });
+  if (!shadow_body.empty()) {
+    // After the decision's record, so a shadow record always follows the
+    // decision it accompanies.
+    deps_.audit->Append(std::string(audit::kKindShadow), std::move(shadow_body),
+                        [this](absl::Status status, uint64_t) {
+                          if (!status.ok()) {
+                            deps_.metrics->shadow_error.Increment();
+                          }
+                        });
+  }
+}
+
+std::string DecisionService::ShadowRecord(const v1::EvaluateRequest& request,
+                                          const v1::Decision& decision,
+                                          const std::string& principal,
+                                          const std::string& subject_hash,
+                                          absl::Time received_at) {
+  const engine::Bundle& shadow = *deps_.shadow;
+  ServiceMetrics& m = *deps_.metrics;
+  // The cheap outcome first; the full decision (explanations) only for the
+  // record of a difference.
+  const engine::Outcome outcome =
+      engine::EvaluateOutcome(shadow, request, received_at);
+  v1::Decision candidate;
+  if (!outcome.ok()) {
+    m.shadow_rejected.Increment();
+    *candidate.mutable_ruleset() = shadow.ref();
+    for (const engine::FieldViolation& v : outcome.violations) {
+      candidate.add_warnings(
+          absl::StrCat("rejected: ", v.field, ": ", v.description));
+    }
+  } else {
+    std::vector<std::string> matched;
+    for (uint32_t i : outcome.matched) matched.push_back(shadow.rules()[i].id);
+    std::vector<std::string> answered;
+    for (const v1::MatchedRule& r : decision.matched_rules()) {
+      answered.push_back(r.rule_id());
+    }
+    std::sort(matched.begin(), matched.end());
+    std::sort(answered.begin(), answered.end());
+    const std::vector<std::string> refer_to(decision.refer_to().begin(),
+                                            decision.refer_to().end());
+    if (outcome.action == decision.action() &&
+        outcome.recommended_step == decision.recommended_step() &&
+        outcome.refer_to == refer_to && matched == answered) {
+      m.shadow_same.Increment();
+      return "";
+    }
+    m.shadow_differs.Increment();
+    candidate = engine::Evaluate(shadow, request, received_at).decision;
+  }
+  candidate.set_decision_id(decision.decision_id());
+  *candidate.mutable_evaluated_at() = decision.evaluated_at();
+  if (!candidate.has_as_of()) *candidate.mutable_as_of() = decision.as_of();
+  absl::StatusOr<std::string> body = audit::ShadowRecordBody(
+      request, candidate, principal, subject_hash, decision.decision_id());
+  if (!body.ok()) {
+    m.shadow_error.Increment();
+    return "";
+  }
+  return *std::move(body);
 }
 
 }  // namespace stepwise::service

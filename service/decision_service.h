@@ -13,6 +13,14 @@
 // PERMISSION_DENIED before anything else is looked at, and the authenticated
 // principal is what the audit record names.
 //
+// Shadow mode: when a shadow bundle is configured, every evaluated request is
+// evaluated again under it (same request, same as_of) after the real
+// decision is made. An outcome that differs (action, step, referral targets
+// or matched rule ids) or a request the shadow bundle rejects is counted and
+// written as a "shadow" record after the decision's record; the same outcome
+// is only counted. The answer is never changed and a shadow failure never
+// fails the call. Without a shadow bundle this costs one branch.
+//
 // Ownership: every dependency is borrowed and must outlive the service (the
 // Server owns them all). Thread-safety: the handlers run on gRPC's threads
 // concurrently; SetAccepting may be called from any thread.
@@ -22,6 +30,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -51,6 +60,8 @@ struct DecisionServiceDeps {
   const auth::Authorizer* authorizer = nullptr;
   // Told (on the audit writer thread) when a record could not be written.
   std::function<void(const absl::Status&)> on_audit_failure;
+  // The shadow bundle; null: shadow mode off.
+  std::shared_ptr<const engine::Bundle> shadow;
 };
 
 class DecisionService final : public v1::DecisionService::CallbackService {
@@ -80,6 +91,15 @@ class DecisionService final : public v1::DecisionService::CallbackService {
                         v1::Decision* response, absl::Time received_at,
                         const std::string& principal,
                         const std::string& idempotency_key);
+
+  // Evaluates `request` under the shadow bundle and counts the result.
+  // Returns the shadow record's body when the outcome differs from
+  // `decision` (or the shadow bundle rejects the request), else "".
+  std::string ShadowRecord(const v1::EvaluateRequest& request,
+                           const v1::Decision& decision,
+                           const std::string& principal,
+                           const std::string& subject_hash,
+                           absl::Time received_at);
 
   DecisionServiceDeps deps_;
   std::atomic<bool> accepting_{true};

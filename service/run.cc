@@ -26,6 +26,7 @@ int RunServer(const ServerOptions& options) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<std::unique_ptr<Server>> started = Server::Start(options);
@@ -51,7 +52,13 @@ int RunServer(const ServerOptions& options) {
   std::thread signal_thread(
       [&server, &signals, grace = options.shutdown_grace] {
         int signal_number = 0;
-        while (sigwait(&signals, &signal_number) != 0) {
+        for (;;) {
+          if (sigwait(&signals, &signal_number) != 0) continue;
+          if (signal_number != SIGHUP) break;
+          // Queued, so a slow reload never delays a SIGTERM behind it.
+          std::cerr << "stepwise-server: SIGHUP: reloading the bundle from "
+                    << server.options().bundle << std::endl;
+          server.RequestReload(ReloadTrigger::kSignal);
         }
         std::cerr << "stepwise-server: " << strsignal(signal_number)
                   << ": draining (grace " << absl::FormatDuration(grace) << ")"

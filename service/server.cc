@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <iostream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -21,9 +22,6 @@ namespace stepwise::service {
 namespace {
 
 using grpc::health::v1::HealthCheckResponse;
-
-// The principal of records the server writes on its own behalf.
-constexpr char kSystemPrincipal[] = "system";
 
 std::string HostPort(const std::string& address, int port) {
   const bool ipv6 = address.find(':') != std::string::npos;
@@ -53,8 +51,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   std::unique_ptr<Server> server(
       new Server(std::move(options), std::move(env)));
   for (absl::Status (Server::*step)() :
-       {&Server::SetUpSecurity, &Server::LoadBundle, &Server::OpenAudit,
-        &Server::RecordActivation, &Server::StartMetrics, &Server::StartGrpc}) {
+       {&Server::SetUpSecurity, &Server::LoadBundle, &Server::LoadShadow,
+        &Server::OpenAudit, &Server::RecordActivation, &Server::StartMetrics,
+        &Server::StartGrpc, &Server::StartWatch}) {
     status = (server.get()->*step)();
     if (!status.ok()) {
       server->Shutdown(absl::Now());
@@ -85,22 +84,24 @@ absl::Status Server::SetUpSecurity() {
 }
 
 absl::Status Server::LoadBundle() {
-  absl::StatusOr<engine::LoadResult> loaded =
-      engine::LoadBundle(options_.bundle);
-  if (!loaded.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot read the bundle ", options_.bundle, ": ",
-                     loaded.status().message()));
-  }
-  if (!loaded->ok()) {
+  // The same checks as a reload (service/reloader.h): it must lint, pass its
+  // own test cases (a failing case means the rules do not do what their
+  // authors wrote down) and be in effect.
+  CheckedCandidate candidate = CheckBundleDir(options_.bundle);
+  if (candidate.bundle == nullptr) {
+    const v1::ValidateRulesetResponse& v = candidate.validation;
+    if (v.diagnostics_size() == 1 && v.diagnostics(0).file().empty()) {
+      return absl::FailedPreconditionError(v.diagnostics(0).message());
+    }
+    std::vector<engine::Diagnostic> diagnostics;
+    for (const v1::Diagnostic& d : v.diagnostics()) {
+      diagnostics.push_back({d.file(), d.line(), d.column(), d.message()});
+    }
     return absl::FailedPreconditionError(
         absl::StrCat("the bundle ", options_.bundle, " does not lint:\n",
-                     engine::FormatDiagnostics(loaded->diagnostics)));
+                     engine::FormatDiagnostics(std::move(diagnostics))));
   }
-  // A bundle is activated only if its own test cases pass, at start-up as
-  // on reload: a failing case means the rules do not do what their authors
-  // wrote down.
-  const engine::TestReport report = engine::RunBundleTests(*loaded->bundle);
+  const engine::TestReport& report = candidate.tests;
   if (!report.ok()) {
     std::vector<std::string> failed;
     for (const engine::CaseResult& c : report.cases) {
@@ -113,12 +114,47 @@ absl::Status Server::LoadBundle() {
         absl::StrCat("the bundle ", options_.bundle, " fails ", report.failed,
                      " of its own test cases:\n", absl::StrJoin(failed, "\n")));
   }
+  const std::optional<absl::Time> from = candidate.bundle->effective_from();
   const absl::Time now = env_.clock();
-  bundle_.Set(loaded->bundle, now);
-  const engine::Bundle& b = *loaded->bundle;
-  metrics_.ruleset_info.WithLabels({b.name(), b.version(), b.sha256()}).Set(1);
-  metrics_.ruleset_loaded_at.Set(
-      absl::ToDoubleSeconds(now - absl::UnixEpoch()));
+  if (from.has_value() && *from > now) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the bundle ", options_.bundle,
+                     " is not in effect yet: effective_from ", FormatUtc(*from),
+                     " is in the future (server time ", FormatUtc(now), ")"));
+  }
+  startup_bundle_ = std::move(candidate);
+  return absl::OkStatus();
+}
+
+absl::Status Server::LoadShadow() {
+  if (options_.shadow_bundle.empty()) return absl::OkStatus();
+  // It must compile; its tests are run and reported but do not block, and
+  // its effective_from may lie ahead: a shadow bundle never answers, and
+  // trying a candidate before it is finished or in effect is the point.
+  CheckedCandidate candidate = CheckBundleDir(options_.shadow_bundle);
+  if (candidate.bundle == nullptr) {
+    std::vector<std::string> lines;
+    for (const v1::Diagnostic& d : candidate.validation.diagnostics()) {
+      lines.push_back(d.file().empty()
+                          ? d.message()
+                          : absl::StrCat(d.file(), ":", d.line(), ":",
+                                         d.column(), ": ", d.message()));
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("the shadow bundle ", options_.shadow_bundle,
+                     " does not lint:\n", absl::StrJoin(lines, "\n")));
+  }
+  const engine::Bundle& b = *candidate.bundle;
+  std::cerr << "stepwise-server: shadow: " << b.name() << " " << b.version()
+            << " (sha256 " << b.sha256() << ") from " << options_.shadow_bundle
+            << ": " << candidate.tests.passed << " of "
+            << candidate.tests.cases.size()
+            << " test cases pass; evaluated beside the active bundle, answers "
+               "unchanged"
+            << std::endl;
+  metrics_.shadow_ruleset_info.WithLabels({b.name(), b.version(), b.sha256()})
+      .Set(1);
+  shadow_ = std::move(candidate.bundle);
   return absl::OkStatus();
 }
 
@@ -164,23 +200,23 @@ absl::Status Server::OpenAudit() {
 }
 
 absl::Status Server::RecordActivation() {
-  std::shared_ptr<const ActiveBundle::Snapshot> active = bundle_.Get();
-  absl::StatusOr<std::string> body = audit::ActivationRecordBody(
-      DecisionService::Describe(*active->bundle, active->loaded_at),
-      /*previous_sha256=*/"", kSystemPrincipal);
-  if (!body.ok()) return body.status();
-  absl::Notification durable;
-  absl::Status result;
-  audit_->Append(std::string(audit::kKindActivation), *std::move(body),
-                 [&](absl::Status status, uint64_t seq) {
-                   result = std::move(status);
-                   durable.Notify();
-                 });
-  durable.WaitForNotification();
-  if (!result.ok()) {
+  ReloaderDeps deps;
+  deps.bundle_dir = options_.bundle;
+  deps.active = &bundle_;
+  deps.audit = audit_.get();
+  deps.metrics = &metrics_;
+  deps.clock = env_.clock;
+  deps.on_audit_failure = [this](const absl::Status& status) {
+    OnAuditFailure(status);
+  };
+  reloader_ = std::make_unique<Reloader>(std::move(deps));
+  const absl::Status activated = reloader_->Activate(
+      startup_bundle_, ReloadTrigger::kStartup, kSystemPrincipal);
+  startup_bundle_ = CheckedCandidate();
+  if (!activated.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot write to the audit log in ", options_.audit_dir,
-                     ": ", result.message()));
+                     ": ", activated.message()));
   }
   if (fault_fs_ != nullptr) {
     // Test hook: the next audit_fault_after writes succeed, the one after
@@ -212,6 +248,7 @@ absl::Status Server::StartGrpc() {
              : std::make_unique<UuidV7Generator>();
   health_ = std::make_unique<HealthService>();
   health_->SetStatus(kDecisionServiceName, HealthCheckResponse::NOT_SERVING);
+  health_->SetStatus(kGovernanceServiceName, HealthCheckResponse::NOT_SERVING);
 
   DecisionServiceDeps deps;
   deps.bundle = &bundle_;
@@ -223,16 +260,32 @@ absl::Status Server::StartGrpc() {
   deps.clock = env_.clock;
   deps.max_inflight = options_.max_inflight;
   deps.authorizer = authorizer_.get();
+  deps.shadow = shadow_;
   deps.on_audit_failure = [this](const absl::Status& status) {
     OnAuditFailure(status);
   };
   decisions_ = std::make_unique<DecisionService>(std::move(deps));
+
+  // Two threads: a long VerifyAudit does not hold up a reload. Reloads are
+  // serialised by the Reloader itself.
+  work_ = std::make_unique<WorkQueue>(2);
+  GovernanceServiceDeps governance;
+  governance.authorizer = authorizer_.get();
+  governance.reloader = reloader_.get();
+  governance.work = work_.get();
+  governance.audit = audit_.get();
+  governance.audit_fs =
+      env_.fs != nullptr ? env_.fs : audit::DefaultFileSystem();
+  governance.audit_dir = options_.audit_dir;
+  governance.metrics = &metrics_;
+  governance_ = std::make_unique<GovernanceService>(std::move(governance));
 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string target = HostPort(options_.address, options_.port);
   builder.AddListeningPort(target, credentials_, &port_);
   builder.RegisterService(decisions_.get());
+  builder.RegisterService(governance_.get());
   builder.RegisterService(health_.get());
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(options_.max_receive_message_bytes));
@@ -262,6 +315,15 @@ absl::Status Server::StartGrpc() {
   return absl::OkStatus();
 }
 
+absl::Status Server::StartWatch() {
+  if (!options_.watch_bundle) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<BundleWatch>> watch = BundleWatch::Start(
+      options_.bundle, [this] { RequestReload(ReloadTrigger::kWatch); });
+  if (!watch.ok()) return watch.status();
+  watch_ = *std::move(watch);
+  return absl::OkStatus();
+}
+
 int Server::metrics_port() const {
   return metrics_http_ != nullptr ? metrics_http_->port() : -1;
 }
@@ -275,6 +337,7 @@ void Server::SetServing(bool serving) {
       serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
   health_->SetStatus("", status);
   health_->SetStatus(kDecisionServiceName, status);
+  health_->SetStatus(kGovernanceServiceName, status);
   metrics_.serving.Set(serving ? 1 : 0);
 }
 
@@ -283,6 +346,18 @@ void Server::OnAuditFailure(const absl::Status& status) {
   // traffic; an operator must look at the disk and restart.
   health_->SetAll(HealthCheckResponse::NOT_SERVING);
   metrics_.serving.Set(0);
+}
+
+void Server::RequestReload(ReloadTrigger trigger) {
+  {
+    absl::MutexLock lock(&shutdown_mu_);
+    if (shutdown_started_ || work_ == nullptr || reloader_ == nullptr) return;
+  }
+  work_->Post([this, trigger] {
+    // The outcome is logged and counted by the Reloader; an UNAVAILABLE here
+    // (the record could not be written) has been logged too.
+    reloader_->Reload(trigger, kSystemPrincipal).IgnoreError();
+  });
 }
 
 void Server::Shutdown(absl::Time deadline) {
@@ -295,14 +370,20 @@ void Server::Shutdown(absl::Time deadline) {
     shutdown_started_ = true;
   }
   metrics_.serving.Set(0);
+  if (watch_ != nullptr) watch_->Stop();
   if (health_ != nullptr) health_->Shutdown();
   if (decisions_ != nullptr) decisions_->SetAccepting(false);
+  if (governance_ != nullptr) governance_->SetAccepting(false);
   if (grpc_ != nullptr) {
     // Waits for in-flight calls (each is released by its audit callback, so
     // the audit log must still be open), cancels those left at `deadline`.
+    // Governance calls finish from the work queue, which is still running.
     grpc_->Shutdown(absl::ToChronoTime(deadline));
     grpc_->Wait();
   }
+  // Runs what is queued (a reload asked for just before the signal), with
+  // the audit log still open.
+  if (work_ != nullptr) work_->Stop();
   if (audit_ != nullptr) audit_->Close();
   if (metrics_http_ != nullptr) metrics_http_->Stop();
   absl::MutexLock lock(&shutdown_mu_);

@@ -6,9 +6,10 @@
 //   ...                                     // a signal arrives
 //   server->Shutdown(absl::Now() + options.shutdown_grace);
 //
-// GovernanceService (a later issue) is another service registered in
-// StartGrpc() beside DecisionService, sharing ActiveBundle (reload swaps it)
-// and the audit log.
+// GovernanceService is registered in StartGrpc() beside DecisionService,
+// sharing ActiveBundle (a reload swaps it, through the Reloader) and the
+// audit log (activation records). Reloads asked for by SIGHUP or the bundle
+// folder watch go through RequestReload().
 //
 // Thread-safety: Shutdown and Wait may be called from any thread; the
 // accessors are safe after Start returns.
@@ -30,14 +31,18 @@
 #include "service/audit/file_system.h"
 #include "service/audit/subject_key.h"
 #include "service/auth/authorizer.h"
+#include "service/bundle_watch.h"
 #include "service/config.h"
 #include "service/decision_service.h"
+#include "service/governance_service.h"
 #include "service/health.h"
 #include "service/idempotency.h"
 #include "service/metrics.h"
 #include "service/metrics_http.h"
+#include "service/reloader.h"
 #include "service/service_metrics.h"
 #include "service/uuid.h"
+#include "service/work_queue.h"
 
 namespace stepwise::service {
 
@@ -79,6 +84,11 @@ class Server {
     return bundle_.Get();
   }
   HealthService& health() { return *health_; }
+
+  // Queues a reload of the configured bundle folder (SIGHUP, the folder
+  // watch) and returns at once; the outcome is logged, counted and, when
+  // activated, recorded. Ignored once shutdown has begun.
+  void RequestReload(ReloadTrigger trigger);
   const metrics::Registry& metrics_registry() const { return registry_; }
 
   // Health NOT_SERVING, refuse new calls, let in-flight calls finish until
@@ -95,10 +105,12 @@ class Server {
   // (service/auth/server_security.h), before anything is opened or bound.
   absl::Status SetUpSecurity();
   absl::Status LoadBundle();
+  absl::Status LoadShadow();
   absl::Status OpenAudit();
   absl::Status RecordActivation();
   absl::Status StartMetrics();
   absl::Status StartGrpc();
+  absl::Status StartWatch();
   void SetServing(bool serving);
   void OnAuditFailure(const absl::Status& status);
 
@@ -108,6 +120,14 @@ class Server {
   metrics::Registry registry_;
   ServiceMetrics metrics_;
   ActiveBundle bundle_;
+  // The bundle checked by LoadBundle, until RecordActivation activates it.
+  CheckedCandidate startup_bundle_;
+  std::unique_ptr<Reloader> reloader_;
+  // The shadow bundle (options.shadow_bundle), fixed at start-up; null: off.
+  std::shared_ptr<const engine::Bundle> shadow_;
+  // Governance work and queued reloads; stopped after gRPC, before the log.
+  std::unique_ptr<WorkQueue> work_;
+  std::unique_ptr<BundleWatch> watch_;           // options.watch_bundle only
   std::unique_ptr<audit::FileSystem> fault_fs_;  // --audit-fault-after only
   std::unique_ptr<audit::AuditLog> audit_;
   std::optional<audit::SubjectKey> subject_key_;
@@ -115,6 +135,7 @@ class Server {
   std::unique_ptr<UuidV7Generator> ids_;
   std::unique_ptr<HealthService> health_;
   std::unique_ptr<DecisionService> decisions_;
+  std::unique_ptr<GovernanceService> governance_;
   std::unique_ptr<metrics::MetricsHttpServer> metrics_http_;
   std::unique_ptr<auth::Authorizer> authorizer_;
   std::shared_ptr<grpc::ServerCredentials> credentials_;
@@ -126,8 +147,10 @@ class Server {
   bool shutdown_done_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };
 
-// The service names health reports on: "" (the whole server) and this one.
+// The service names health reports on: "" (the whole server) and these.
 inline constexpr char kDecisionServiceName[] = "stepwise.v1.DecisionService";
+inline constexpr char kGovernanceServiceName[] =
+    "stepwise.v1.GovernanceService";
 
 }  // namespace stepwise::service
 

@@ -74,7 +74,25 @@ ServiceMetrics::ServiceMetrics(metrics::Registry* r,
               .WithLabels({})),
       serving(r->AddGauge("stepwise_serving",
                           "1 while the health status is SERVING, else 0.")
-                  .WithLabels({})) {
+                  .WithLabels({})),
+      reloads(r->AddCounter("stepwise_ruleset_reloads_total",
+                            "Ruleset reload attempts, by trigger (rpc, signal, "
+                            "watch) and result (activated, unchanged, "
+                            "refused, failed).",
+                            {"trigger", "result"})),
+      shadow_ruleset_info(r->AddGauge("stepwise_shadow_ruleset_info",
+                                      "The shadow rule bundle (value 1).",
+                                      {"name", "version", "sha256"})),
+      shadow_decisions(r->AddCounter(
+          "stepwise_shadow_decisions_total",
+          "Shadow evaluations, by result: same, differs (action, step, "
+          "referral or matched rules), rejected (the shadow bundle refused a "
+          "request the active one accepted), error (not recorded).",
+          {"result"})),
+      shadow_same(shadow_decisions.WithLabels({"same"})),
+      shadow_differs(shadow_decisions.WithLabels({"differs"})),
+      shadow_rejected(shadow_decisions.WithLabels({"rejected"})),
+      shadow_error(shadow_decisions.WithLabels({"error"})) {
   r->AddCallbackCounter("stepwise_audit_records_total",
                         "Audit records made durable since start-up.",
                         [audit_stats] { return audit_stats().records; });
@@ -98,7 +116,13 @@ ServiceMetrics::ServiceMetrics(metrics::Registry* r,
 }
 
 int ServiceMetrics::MethodIndex(const char* method) {
-  return std::string_view(method) == kEvaluateMethod ? 0 : 1;
+  static constexpr const char* kNames[kMethods] = {
+      kEvaluateMethod,      kGetRulesetMethod,  kValidateRulesetMethod,
+      kReloadRulesetMethod, kGetDecisionMethod, kVerifyAuditMethod};
+  for (int i = 0; i < kMethods; ++i) {
+    if (std::string_view(method) == kNames[i]) return i;
+  }
+  return 0;  // unreachable: every caller passes one of the constants
 }
 
 metrics::Counter& ServiceMetrics::decision(v1::Action action) {

@@ -51,6 +51,21 @@ struct ServiceMetrics {
   metrics::Gauge& ruleset_loaded_at;
   // stepwise_serving: 1 while health is SERVING, else 0.
   metrics::Gauge& serving;
+  // stepwise_ruleset_reloads_total{trigger,result}: reload attempts by what
+  // asked (rpc, signal, watch) and how they ended (activated, unchanged,
+  // refused, failed).
+  metrics::Family<metrics::Counter>& reloads;
+  // stepwise_shadow_ruleset_info{name,version,sha256}: 1 for the shadow
+  // bundle, when one is configured.
+  metrics::Family<metrics::Gauge>& shadow_ruleset_info;
+  // stepwise_shadow_decisions_total{result}: shadow evaluations whose outcome
+  // was the same as the answer's, differed, was a rejection of a request
+  // the active bundle accepted, or could not be recorded (error).
+  metrics::Family<metrics::Counter>& shadow_decisions;
+  metrics::Counter& shadow_same;
+  metrics::Counter& shadow_differs;
+  metrics::Counter& shadow_rejected;
+  metrics::Counter& shadow_error;
 
   // The hot path's children, looked up once each and then read through an
   // atomic pointer, so answering a call takes no lock.
@@ -59,7 +74,7 @@ struct ServiceMetrics {
   metrics::Histogram& rpc_duration(const char* method);
 
  private:
-  static constexpr int kMethods = 2;  // Evaluate, GetRuleset
+  static constexpr int kMethods = 6;  // DecisionService, GovernanceService
   static constexpr int kCodes = 17;   // google.rpc.Code
   static int MethodIndex(const char* method);
 
@@ -69,8 +84,13 @@ struct ServiceMetrics {
   std::array<std::atomic<metrics::Histogram*>, kMethods> duration_children_{};
 };
 
+// The `method` label of each RPC.
 inline constexpr char kEvaluateMethod[] = "Evaluate";
 inline constexpr char kGetRulesetMethod[] = "GetRuleset";
+inline constexpr char kValidateRulesetMethod[] = "ValidateRuleset";
+inline constexpr char kReloadRulesetMethod[] = "ReloadRuleset";
+inline constexpr char kGetDecisionMethod[] = "GetDecision";
+inline constexpr char kVerifyAuditMethod[] = "VerifyAudit";
 
 }  // namespace stepwise::service
 

@@ -1,0 +1,51 @@
+// A few threads that run posted jobs in order, for work that must not block
+// gRPC's callback threads: reading and compiling a candidate bundle, running
+// its tests, waiting for an activation record to be durable, reading the
+// audit log back (GovernanceService, SIGHUP, the bundle folder watch).
+//
+//   WorkQueue work(2);
+//   work.Post([] { ... });   // returns at once
+//   work.Stop();             // runs what was posted, then joins
+//
+// Thread-safety: Post and Stop may be called from any thread except a job of
+// this queue (Stop joins the threads).
+#ifndef STEPWISE_SERVICE_WORK_QUEUE_H_
+#define STEPWISE_SERVICE_WORK_QUEUE_H_
+
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace stepwise::service {
+
+class WorkQueue {
+ public:
+  explicit WorkQueue(int threads);
+  ~WorkQueue();  // Stop()
+
+  WorkQueue(const WorkQueue&) = delete;
+  WorkQueue& operator=(const WorkQueue&) = delete;
+
+  // Queues `job`. After Stop() it is dropped and false is returned.
+  bool Post(std::function<void()> job);
+
+  // Runs every job already posted, then joins the threads. Idempotent.
+  void Stop();
+
+ private:
+  void Loop();
+
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex join_mu_;  // held while joining; after mu_ is released
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(join_mu_);
+};
+
+}  // namespace stepwise::service
+
+#endif  // STEPWISE_SERVICE_WORK_QUEUE_H_
