@@ -90,6 +90,15 @@ void Combine(const CompiledBundle& bundle, int current, v1::Action winner,
 
 }  // namespace
 
+void RuleList::Grow(size_t n) {
+  const size_t capacity = std::max<size_t>(n, 2 * size_t{capacity_});
+  auto heap = std::make_unique<uint32_t[]>(capacity);
+  std::copy(data_, data_ + size_, heap.get());
+  heap_ = std::move(heap);
+  data_ = heap_.get();
+  capacity_ = static_cast<uint32_t>(capacity);
+}
+
 void PrepareDecide(CompiledBundle* bundle) {
   std::vector<const expr::Program*> programs;
   programs.reserve(bundle->rules.size());
@@ -122,14 +131,22 @@ void Decide(const CompiledBundle& bundle, const expr::Value* slots, int current,
     uint64_t undecided;
     batch.EvaluateChunk(c, slots, &matched, &undecided);
     const uint32_t first = batch.chunk_first(c);
+    // Room for every rule of the chunk: counting the bits first would cost
+    // more than the check it saves.
+    uint32_t* const m_begin = out->matched.Reserve(batch.chunk_size(c));
+    uint32_t* m = m_begin;
     for (; matched != 0; matched &= matched - 1) {
       const uint32_t i = first + absl::countr_zero(matched);
       most_severe = std::max(most_severe, severity[i]);
-      out->matched.push_back(i);
+      *m++ = i;
     }
+    out->matched.Commit(m - m_begin);
+    uint32_t* const u_begin = out->undecided.Reserve(batch.chunk_size(c));
+    uint32_t* u = u_begin;
     for (; undecided != 0; undecided &= undecided - 1) {
-      out->undecided.push_back(first + absl::countr_zero(undecided));
+      *u++ = first + absl::countr_zero(undecided);
     }
+    out->undecided.Commit(u - u_begin);
   }
   Combine(bundle, current, kActionBySeverity[most_severe], out);
 }

@@ -285,13 +285,38 @@ void Batch::EvaluateSlowly(const Chunk& chunk, const Value* slots,
   *undecided_bits = u;
 }
 
-// Selects without a branch: the tag of a fact is as unpredictable as the
-// fact itself.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t Select(bool which, uint64_t a,
-                                                    uint64_t b) {
-  const uint64_t mask = uint64_t{0} - static_cast<uint64_t>(which);
-  return (a & mask) | (b & ~mask);
+namespace {
+
+// A slot's row by its tag, without a branch (the tag of a fact is as
+// unpredictable as the fact): the absent row, the mismatch row, or the
+// table row `index` for the declared tag.
+struct TagPick {
+  uint64_t row;
+  uint64_t index_mask;
+};
+constexpr TagPick Pick(Tag tag, Tag want) {
+  return tag == want           ? TagPick{2, ~uint64_t{0}}
+         : tag == Tag::kAbsent ? TagPick{0, 0}
+                               : TagPick{1, 0};
 }
+template <Tag kWant>
+struct TagPicks {
+  TagPick pick[8] = {
+      Pick(static_cast<Tag>(0), kWant), Pick(static_cast<Tag>(1), kWant),
+      Pick(static_cast<Tag>(2), kWant), Pick(static_cast<Tag>(3), kWant),
+      Pick(static_cast<Tag>(4), kWant), Pick(static_cast<Tag>(5), kWant),
+      Pick(static_cast<Tag>(6), kWant), Pick(static_cast<Tag>(7), kWant)};
+};
+constexpr TagPicks<Tag::kInt> kIntPicks;
+constexpr TagPicks<Tag::kDouble> kDoublePicks;
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t RowOf(const TagPick* picks,
+                                                   Tag tag, uint64_t index) {
+  const TagPick& p = picks[static_cast<uint8_t>(tag) & 7];
+  return p.row + (index & p.index_mask);
+}
+
+}  // namespace
 
 void Batch::EvaluateChunk(size_t c, const Value* slots, uint64_t* true_bits,
                           uint64_t* undecided_bits) const {
@@ -309,9 +334,9 @@ void Batch::EvaluateChunk(size_t c, const Value* slots, uint64_t* true_bits,
     int64_t x;
     std::memcpy(&x, &v.i, sizeof x);
     const int64_t clamped = std::min(std::max(x, group.base), group.top);
-    const uint64_t index = 2 + static_cast<uint64_t>(clamped - group.base);
-    const Row& row = rows[group.rows + Select(v.tag == Tag::kInt, index,
-                                              v.tag != Tag::kAbsent)];
+    const Row& row =
+        rows[group.rows + RowOf(kIntPicks.pick, v.tag,
+                                static_cast<uint64_t>(clamped - group.base))];
     decisive |= row.decisive;
     undecided |= row.undecided;
   }
@@ -320,12 +345,11 @@ void Batch::EvaluateChunk(size_t c, const Value* slots, uint64_t* true_bits,
     const Value& v = slots[group.slot];
     double x;
     std::memcpy(&x, &v.i, sizeof x);
-    const uint64_t held = 2 + static_cast<uint64_t>(x >= group.bounds[0]) +
+    const uint64_t held = static_cast<uint64_t>(x >= group.bounds[0]) +
                           static_cast<uint64_t>(x >= group.bounds[1]) +
                           static_cast<uint64_t>(x >= group.bounds[2]) +
                           static_cast<uint64_t>(x >= group.bounds[3]);
-    const Row& row = rows[group.rows + Select(v.tag == Tag::kDouble, held,
-                                              v.tag != Tag::kAbsent)];
+    const Row& row = rows[group.rows + RowOf(kDoublePicks.pick, v.tag, held)];
     decisive |= row.decisive;
     undecided |= row.undecided;
   }
