@@ -4,7 +4,7 @@
 // the mutex does order. AnnotatedMutexLock and AnnotatedWait tell TSan about
 // every lock and unlock (an acquire and a release on the mutex's address);
 // outside TSan builds they are exactly absl::MutexLock and
-// absl::CondVar::Wait.
+// absl::CondVar::Wait / WaitWithDeadline.
 //
 // Waiting goes through absl::CondVar, not Mutex::Await: Await evaluates a
 // waiter's condition on the unlocking thread, inside the uninstrumented
@@ -70,6 +70,17 @@ inline void AnnotatedWait(absl::CondVar* cv, absl::Mutex* mu)
   TsanRelease(mu);
   cv->Wait(mu);
   TsanAcquire(mu);
+}
+
+// cv->WaitWithDeadline(mu, deadline), visible to TSan; true if the deadline
+// passed. `mu` must be held.
+inline bool AnnotatedWaitWithDeadline(absl::CondVar* cv, absl::Mutex* mu,
+                                      absl::Time deadline)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  TsanRelease(mu);
+  const bool timed_out = cv->WaitWithDeadline(mu, deadline);
+  TsanAcquire(mu);
+  return timed_out;
 }
 
 }  // namespace stepwise::service::audit

@@ -9,6 +9,14 @@
 // response is released from that callback, so no answer leaves the server
 // before its record is on disk, and no request thread blocks while it waits.
 //
+// Batches grow without added latency where callers say a record is coming:
+// a caller that has admitted a request it will record holds an AppendIntent
+// (BeginAppend/EndAppend) while it evaluates. When the writer finds records
+// queued while such calls are still on their way, it waits for them (at most
+// `group_commit_wait`) so that they share the fdatasync, instead of syncing
+// one batch now and the next one a few microseconds later. A lone call is
+// never held: with nothing on its way the writer starts at once.
+//
 // Fail closed: a failed write or sync fails every record of the batch (and
 // every later one) with UNAVAILABLE; healthy() turns false and stays false.
 // The bytes on disk stay a verifiable prefix of the chain.
@@ -43,6 +51,9 @@ struct AuditLogOptions {
   FileSystem* fs = nullptr;
   // Clock for record times. Default: absl::Now.
   std::function<absl::Time()> now;
+  // Longest a queued record waits for records announced by BeginAppend()
+  // before its batch is written. 0 turns the wait off. Default: 1 ms.
+  absl::Duration group_commit_wait = absl::Milliseconds(1);
 };
 
 // A distribution in Prometheus' histogram shape, for metrics.
@@ -65,6 +76,7 @@ struct AuditStats {
   uint64_t last_seq = 0;   // the newest durable record (0: none)
   std::string head_hash;   // its hash (64 zeros: none)
   uint64_t segment = 0;    // number of the segment being written
+  uint64_t holds = 0;      // batches held back for announced records
   Histogram batch_size;    // records per group commit
   Histogram sync_seconds;  // fdatasync latency
 };
@@ -93,6 +105,13 @@ class AuditLog {
   // adds. Never blocks on I/O.
   virtual void Append(std::string kind, std::string body, Done done) = 0;
 
+  // Announce a record that is coming (its request is being evaluated), and
+  // end the announcement once it was appended or will not be. Each
+  // BeginAppend() needs exactly one EndAppend(); AppendIntent pairs them.
+  // Both are hints for batching and never block.
+  virtual void BeginAppend() {}
+  virtual void EndAppend() {}
+
   // False once a write or sync has failed, or after Close().
   virtual bool healthy() const = 0;
   virtual AuditStats stats() const = 0;
@@ -104,6 +123,40 @@ class AuditLog {
   // Writes everything queued, syncs, stops the writer. Idempotent. Never call
   // it from a Done callback: it joins the thread that runs the callbacks.
   virtual void Close() = 0;
+};
+
+// BeginAppend() on construction, EndAppend() on destruction: held by a call
+// from admission until it has appended its record (or given up), e.g.
+//   AppendIntent intent(log);  ... evaluate ...  log->Append(...);
+// `log` may be null (nothing is announced). Movable, not copyable.
+class AppendIntent {
+ public:
+  explicit AppendIntent(AuditLog* log) : log_(log) {
+    if (log_ != nullptr) log_->BeginAppend();
+  }
+  AppendIntent(AppendIntent&& other) noexcept : log_(other.log_) {
+    other.log_ = nullptr;
+  }
+  AppendIntent& operator=(AppendIntent&& other) noexcept {
+    if (this != &other) {
+      Release();
+      log_ = other.log_;
+      other.log_ = nullptr;
+    }
+    return *this;
+  }
+  AppendIntent(const AppendIntent&) = delete;
+  AppendIntent& operator=(const AppendIntent&) = delete;
+  ~AppendIntent() { Release(); }
+
+  // Ends the announcement now (e.g. right after Append).
+  void Release() {
+    if (log_ != nullptr) log_->EndAppend();
+    log_ = nullptr;
+  }
+
+ private:
+  AuditLog* log_;
 };
 
 }  // namespace stepwise::service::audit

@@ -9,6 +9,7 @@
 #define STEPWISE_SERVICE_AUDIT_FORMAT_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,8 +47,14 @@ struct Segment {
 absl::StatusOr<std::vector<Segment>> ListSegments(FileSystem& fs,
                                                   const std::string& dir);
 
-// Lowercase hex SHA-256 of `data`.
+// Lowercase hex SHA-256 of `data`. Each thread keeps one digest context, so
+// a call allocates nothing but its result.
 std::string Sha256Hex(absl::string_view data);
+// The same, into `hex` (64 characters, no terminator).
+void Sha256HexTo(absl::string_view data, char* hex);
+// The raw SHA-256 of the concatenation of `parts`, on the same context.
+void Sha256Of(std::initializer_list<absl::string_view> parts,
+              unsigned char digest[32]);
 
 // RFC 3339, UTC, microseconds: "2026-11-20T09:30:00.123456Z".
 std::string FormatRecordTime(absl::Time time);
@@ -58,6 +65,14 @@ std::string FormatRecordTime(absl::Time time);
 std::string BuildRecordLine(uint64_t seq, absl::string_view kind,
                             absl::Time time, absl::string_view body_members,
                             absl::string_view prev_hash, std::string* hash);
+// The same line appended to `out`, which may already hold earlier lines: the
+// group commit builds a whole batch in one buffer. `time` is
+// FormatRecordTime's text (records of one batch share it), `kind` a plain
+// ASCII name. Sets `*hash` (reusing its capacity).
+void AppendRecordLine(uint64_t seq, absl::string_view kind,
+                      absl::string_view time, absl::string_view body_members,
+                      absl::string_view prev_hash, std::string* out,
+                      std::string* hash);
 
 // What CheckRecordLine read from a well-formed line.
 struct RecordLineFields {

@@ -304,9 +304,15 @@ absl::StatusOr<std::vector<JsonMember>> SplitJsonObject(
 }
 
 std::string JsonQuote(absl::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(s.size() + 2);
+  AppendJsonQuoted(s, &out);
+  return out;
+}
+
+void AppendJsonQuoted(absl::string_view s, std::string* out_ptr) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string& out = *out_ptr;
+  out.reserve(out.size() + s.size() + 2);
   out.push_back('"');
   for (size_t i = 0; i < s.size();) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
@@ -354,7 +360,6 @@ std::string JsonQuote(absl::string_view s) {
     ++i;
   }
   out.push_back('"');
-  return out;
 }
 
 absl::StatusOr<std::string> JsonUnquote(absl::string_view raw) {

@@ -39,6 +39,8 @@ absl::StatusOr<std::vector<JsonMember>> SplitJsonObject(absl::string_view text);
 // `s` as a JSON string literal, quotes included. Bytes that are not valid
 // UTF-8 become U+FFFD so that the output is always valid JSON.
 std::string JsonQuote(absl::string_view s);
+// The same, appended to `out`.
+void AppendJsonQuoted(absl::string_view s, std::string* out);
 
 // The value of a raw JSON string literal (as in JsonMember::value).
 absl::StatusOr<std::string> JsonUnquote(absl::string_view raw);

@@ -6,6 +6,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "service/audit/format.h"
 #include "service/audit/json.h"
+#include "service/audit/proto_json.h"
 
 namespace stepwise::service::audit {
 namespace {
@@ -88,16 +89,13 @@ v1::Decision RecordedDecision(const v1::Decision& decision) {
   return recorded;
 }
 
-absl::StatusOr<std::string> EvaluationBody(const v1::EvaluateRequest& request,
-                                           const v1::Decision& decision,
-                                           absl::string_view principal,
-                                           absl::string_view subject_hash,
-                                           absl::string_view decision_id) {
-  if (!IsSubjectHash(subject_hash)) {
-    return absl::InvalidArgumentError(
-        "subject must be the subject's keyed hash (64 lowercase hex digits), "
-        "never the subject_id");
-  }
+// The body through protobuf's JSON printer: the reference the direct writer
+// (proto_json.h) reproduces, and what it falls back to for the inputs it
+// leaves to the printer.
+absl::StatusOr<std::string> PrintedEvaluationBody(
+    const v1::EvaluateRequest& request, const v1::Decision& decision,
+    absl::string_view principal, absl::string_view subject_hash,
+    absl::string_view decision_id) {
   absl::StatusOr<v1::EvaluateRequest> recorded =
       RecordedRequest(request, decision);
   if (!recorded.ok()) return recorded.status();
@@ -113,6 +111,55 @@ absl::StatusOr<std::string> EvaluationBody(const v1::EvaluateRequest& request,
       ",\"principal\":", JsonQuote(principal),
       ",\"subject\":", JsonQuote(subject_hash), ",\"request\":", *request_json,
       ",\"ruleset\":", *ruleset_json, ",\"decision\":", *decision_json, "}");
+}
+
+// A decision record body is about 1.5 KB; one allocation covers most.
+constexpr size_t kBodyReserve = 2048;
+
+absl::StatusOr<std::string> EvaluationBody(const v1::EvaluateRequest& request,
+                                           const v1::Decision& decision,
+                                           absl::string_view principal,
+                                           absl::string_view subject_hash,
+                                           absl::string_view decision_id) {
+  if (!IsSubjectHash(subject_hash)) {
+    return absl::InvalidArgumentError(
+        "subject must be the subject's keyed hash (64 lowercase hex digits), "
+        "never the subject_id");
+  }
+  const google::protobuf::Timestamp* as_of =
+      request.has_as_of()    ? &request.as_of()
+      : decision.has_as_of() ? &decision.as_of()
+                             : nullptr;
+  if (as_of == nullptr) {
+    return absl::InvalidArgumentError(
+        "neither the request nor the decision has as_of; a replay could "
+        "not derive the same facts");
+  }
+  std::string body;
+  body.reserve(kBodyReserve);
+  body.append("{\"decision_id\":");
+  AppendJsonQuoted(decision_id, &body);
+  body.append(",\"principal\":");
+  AppendJsonQuoted(principal, &body);
+  body.append(",\"subject\":\"");
+  body.append(subject_hash.data(), subject_hash.size());
+  body.append("\",\"request\":");
+  if (!AppendRecordedRequestJson(request, *as_of, &body)) {
+    return PrintedEvaluationBody(request, decision, principal, subject_hash,
+                                 decision_id);
+  }
+  body.append(",\"ruleset\":");
+  if (!AppendRulesetRefJson(decision.ruleset(), &body)) {
+    return PrintedEvaluationBody(request, decision, principal, subject_hash,
+                                 decision_id);
+  }
+  body.append(",\"decision\":");
+  if (!AppendRecordedDecisionJson(decision, &body)) {
+    return PrintedEvaluationBody(request, decision, principal, subject_hash,
+                                 decision_id);
+  }
+  body.push_back('}');
+  return body;
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
 #include "service/audit/subject_key.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -11,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/status_macros.h"
+#include "service/audit/format.h"
 
 namespace stepwise::service::audit {
 namespace {
@@ -101,15 +100,36 @@ absl::StatusOr<SubjectKey> SubjectKey::FromBytes(absl::string_view bytes) {
   return SubjectKey(std::string(bytes));
 }
 
-SubjectKey::~SubjectKey() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
+constexpr size_t kSha256BlockBytes = 64;
+
+SubjectKey::SubjectKey(std::string bytes)
+    : bytes_(std::move(bytes)),
+      inner_pad_(kSha256BlockBytes, '\x36'),
+      outer_pad_(kSha256BlockBytes, '\x5c') {
+  // Keys are 32 bytes (FromBytes, DecodeKeyFile), shorter than a block, so
+  // HMAC uses them zero-padded as they are.
+  for (size_t i = 0; i < bytes_.size() && i < kSha256BlockBytes; ++i) {
+    inner_pad_[i] = static_cast<char>(inner_pad_[i] ^ bytes_[i]);
+    outer_pad_[i] = static_cast<char>(outer_pad_[i] ^ bytes_[i]);
+  }
+}
+
+SubjectKey::~SubjectKey() {
+  OPENSSL_cleanse(bytes_.data(), bytes_.size());
+  OPENSSL_cleanse(inner_pad_.data(), inner_pad_.size());
+  OPENSSL_cleanse(outer_pad_.data(), outer_pad_.size());
+}
 
 std::string SubjectKey::Hash(absl::string_view subject_id) const {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> mac;
-  unsigned int mac_size = 0;
-  HMAC(EVP_sha256(), bytes_.data(), static_cast<int>(bytes_.size()),
-       reinterpret_cast<const unsigned char*>(subject_id.data()),
-       subject_id.size(), mac.data(), &mac_size);
-  return Hex(mac.data(), mac_size);
+  // HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)).
+  unsigned char inner[32];
+  Sha256Of({inner_pad_, subject_id}, inner);
+  unsigned char mac[32];
+  Sha256Of({outer_pad_, absl::string_view(reinterpret_cast<const char*>(inner),
+                                          sizeof(inner))},
+           mac);
+  OPENSSL_cleanse(inner, sizeof(inner));
+  return Hex(mac, sizeof(mac));
 }
 
 std::string SubjectHash(const SubjectKey& key, absl::string_view subject_id) {

@@ -37,9 +37,15 @@ class SubjectKey {
   std::string Hash(absl::string_view subject_id) const;
 
  private:
-  explicit SubjectKey(std::string bytes) : bytes_(std::move(bytes)) {}
+  explicit SubjectKey(std::string bytes);
 
   std::string bytes_;
+  // HMAC's padded keys (RFC 2104): the key, zero-padded to SHA-256's 64-byte
+  // block, XOR 0x36 and XOR 0x5c. Kept so that a Hash() is two plain SHA-256
+  // passes on a reused context instead of OpenSSL's HMAC(), which fetches
+  // the algorithm and allocates its contexts on every call.
+  std::string inner_pad_;
+  std::string outer_pad_;
 };
 
 // The same as key.Hash(subject_id).

@@ -352,6 +352,115 @@ TEST(AuditLogTest, CallbackRunsOnlyAfterSync) {
   EXPECT_EQ(syncs_seen, syncs_before + 1);
 }
 
+// Announced records (AppendIntent) share the batch of the record queued
+// before them: the writer holds the batch until they have arrived.
+TEST(AuditLogGroupCommitTest, WaitsForAnnouncedRecords) {
+  const std::string dir = FreshDir();
+  AuditLogOptions options = Options(dir);
+  // Long enough that only the announced records can end the hold.
+  options.group_commit_wait = absl::Hours(1);
+  auto log = MustOpen(options);
+  Collector collector;
+  {
+    AppendIntent first(log.get());
+    AppendIntent second(log.get());
+    log->Append("decision", Body(1), collector.Callback(0));
+    first.Release();
+    log->Append("decision", Body(2), collector.Callback(1));
+  }  // `second` gives up without a record
+  ASSERT_TRUE(collector.WaitFor(2, absl::Seconds(30)));
+  log->Close();
+  const AuditStats stats = log->stats();
+  // Held for the announced records, or (had the writer woken only after
+  // both were appended) not held at all: one batch either way.
+  EXPECT_EQ(stats.records, 2u);
+  EXPECT_EQ(stats.batches, 1u);
+  EXPECT_EQ(stats.syncs, 1u);
+  EXPECT_TRUE(MustVerify(dir).ok());
+}
+
+TEST(AuditLogGroupCommitTest, NothingAnnouncedNothingHeld) {
+  AuditLogOptions options = Options(FreshDir());
+  options.group_commit_wait = absl::Hours(1);
+  auto log = MustOpen(options);
+  Collector collector;
+  log->Append("decision", Body(1), collector.Callback(0));
+  // Were the record held, this would time out.
+  ASSERT_TRUE(collector.WaitFor(1, absl::Seconds(30)));
+  EXPECT_TRUE(collector.results()[0].status.ok());
+  EXPECT_EQ(log->stats().holds, 0u);
+}
+
+TEST(AuditLogGroupCommitTest, TheHoldIsBounded) {
+  AuditLogOptions options = Options(FreshDir());
+  options.group_commit_wait = absl::Milliseconds(2);
+  auto log = MustOpen(options);
+  AppendIntent never_arrives(log.get());
+  Collector collector;
+  log->Append("decision", Body(1), collector.Callback(0));
+  ASSERT_TRUE(collector.WaitFor(1, absl::Seconds(30)));
+  EXPECT_TRUE(collector.results()[0].status.ok());
+  EXPECT_EQ(log->stats().holds, 1u);
+}
+
+TEST(AuditLogGroupCommitTest, AFullBatchIsNotHeld) {
+  AuditLogOptions options = Options(FreshDir());
+  options.group_commit_wait = absl::Hours(1);
+  options.max_batch = 2;
+  auto log = MustOpen(options);
+  AppendIntent more_to_come(log.get());
+  Collector collector;
+  log->Append("decision", Body(1), collector.Callback(0));
+  log->Append("decision", Body(2), collector.Callback(1));
+  ASSERT_TRUE(collector.WaitFor(2, absl::Seconds(30)));
+  EXPECT_EQ(collector.results()[1].seq, 2u);
+}
+
+TEST(AuditLogGroupCommitTest, CloseEndsTheHold) {
+  const std::string dir = FreshDir();
+  AuditLogOptions options = Options(dir);
+  options.group_commit_wait = absl::Hours(1);
+  auto log = MustOpen(options);
+  AppendIntent more_to_come(log.get());
+  Collector collector;
+  log->Append("decision", Body(1), collector.Callback(0));
+  log->Close();  // joins the writer: returns only once the hold ended
+  ASSERT_TRUE(collector.WaitFor(1, absl::Seconds(30)));
+  EXPECT_TRUE(collector.results()[0].status.ok());
+  EXPECT_EQ(MustVerify(dir).records_checked, 1u);
+}
+
+TEST(AuditLogGroupCommitTest, IntentsMoveAndReleaseOnce) {
+  AuditLogOptions options = Options(FreshDir());
+  options.group_commit_wait = absl::Hours(1);
+  auto log = MustOpen(options);
+  AppendIntent moved_from(log.get());
+  AppendIntent moved_to = std::move(moved_from);
+  moved_from.Release();  // nothing left to release
+  AppendIntent assigned(nullptr);
+  assigned = std::move(moved_to);
+  assigned.Release();
+  assigned.Release();
+  // Nothing is announced any more, so nothing is held.
+  Collector collector;
+  log->Append("decision", Body(1), collector.Callback(0));
+  ASSERT_TRUE(collector.WaitFor(1, absl::Seconds(30)));
+  EXPECT_EQ(log->stats().holds, 0u);
+}
+
+// Profiles and stepwise-load find the writer by its name.
+TEST(AuditLogTest, WriterThreadIsNamed) {
+  auto log = MustOpen(Options(FreshDir()));
+  int named = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    if (ReadAll(task.path().string() + "/comm") == "audit-writer\n") {
+      ++named;
+    }
+  }
+  EXPECT_EQ(named, 1);
+}
+
 TEST(AuditLogFaultTest, AppendFailureFailsClosed) {
   const std::string dir = FreshDir();
   FaultInjectingFileSystem fs(DefaultFileSystem());

@@ -1,5 +1,7 @@
 #include "service/audit/format.h"
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -104,6 +106,39 @@ TEST(FormatTest, SplitsSegmentLines) {
   EXPECT_FALSE(lines[2].terminated);
   EXPECT_TRUE(SplitSegmentLines("").empty());
   EXPECT_EQ(SplitSegmentLines("a\n").size(), 1u);
+}
+
+// The group commit appends a batch's lines to one buffer; each is the line
+// BuildRecordLine makes on its own.
+TEST(FormatTest, AppendRecordLineBuildsTheSameLinesInOneBuffer) {
+  std::string buffer = "earlier lines\n";
+  std::string hash;
+  AppendRecordLine(41, "decision", FormatRecordTime(kTime), "\"a\":1",
+                   kZeroHash, &buffer, &hash);
+  const std::string first_hash = hash;
+  AppendRecordLine(42, "activation", FormatRecordTime(kTime), "", first_hash,
+                   &buffer, &hash);
+  std::string h1, h2;
+  const std::string l1 =
+      BuildRecordLine(41, "decision", kTime, "\"a\":1", kZeroHash, &h1);
+  const std::string l2 = BuildRecordLine(42, "activation", kTime, "", h1, &h2);
+  EXPECT_EQ(buffer, absl::StrCat("earlier lines\n", l1, l2));
+  EXPECT_EQ(first_hash, h1);
+  EXPECT_EQ(hash, h2);
+  EXPECT_TRUE(
+      CheckRecordLine(absl::string_view(l2).substr(0, l2.size() - 1)).ok());
+}
+
+TEST(FormatTest, Sha256KnownAnswers) {
+  EXPECT_EQ(Sha256Hex(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  unsigned char digest[32];
+  Sha256Of({"a", "", "bc"}, digest);
+  EXPECT_EQ(absl::BytesToHexString(absl::string_view(
+                reinterpret_cast<const char*>(digest), sizeof(digest))),
+            Sha256Hex("abc"));
 }
 
 TEST(FormatTest, ChainCheckerFollowsLinks) {

@@ -1,9 +1,13 @@
 #include "service/audit/subject_key.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <random>
 
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/service/audit/test_util.h"
@@ -26,6 +30,30 @@ TEST(SubjectKeyTest, KnownAnswer) {
   EXPECT_EQ(SubjectHash(*key, "patient-42"),
             "2afb1ae9a339adf399fc3da33f0bade772d378239c9bcdebc9bad6425e7c3c69");
   EXPECT_FALSE(SubjectKey::FromBytes("short").ok());
+}
+
+// Hash() computes HMAC from the padded keys itself; OpenSSL's HMAC() is
+// the oracle, for seeded random keys and subjects of every length around
+// SHA-256's 64-byte block.
+TEST(SubjectKeyTest, AgreesWithOpenSslHmac) {
+  std::mt19937 random(42);
+  for (int round = 0; round < 200; ++round) {
+    std::string bytes(kSubjectKeyBytes, '\0');
+    for (char& c : bytes) c = static_cast<char>(random());
+    absl::StatusOr<SubjectKey> key = SubjectKey::FromBytes(bytes);
+    ASSERT_TRUE(key.ok());
+    std::string subject(static_cast<size_t>(round % 150), '\0');
+    for (char& c : subject) c = static_cast<char>(random());
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    ASSERT_NE(HMAC(EVP_sha256(), bytes.data(), static_cast<int>(bytes.size()),
+                   reinterpret_cast<const unsigned char*>(subject.data()),
+                   subject.size(), mac, &size),
+              nullptr);
+    EXPECT_EQ(key->Hash(subject), absl::BytesToHexString(absl::string_view(
+                                      reinterpret_cast<char*>(mac), size)))
+        << round;
+  }
 }
 
 TEST(SubjectKeyTest, CreatedOwnerOnlyOnFirstStartAndReused) {

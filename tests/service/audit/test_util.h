@@ -112,6 +112,12 @@ class Collector {
     std::unique_lock<std::mutex> lock(mu_);
     arrived_.wait(lock, [&] { return count_ >= n; });
   }
+  // Wait with a bound: false if fewer than n arrived within `timeout`.
+  bool WaitFor(size_t n, absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return arrived_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                             [&] { return count_ >= n; });
+  }
 
   std::vector<Result> results() const {
     std::lock_guard<std::mutex> lock(mu_);
