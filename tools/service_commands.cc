@@ -1,13 +1,19 @@
 // The operator's verbs for the gRPC service: `serve` (the same as the
-// stepwise-server binary) and `call ADDRESS REQUEST.json` (architecture §6).
+// stepwise-server binary) and `call ADDRESS REQUEST.json` (architecture §6),
+// which with `--rpc` also calls the GovernanceService (ValidateRuleset,
+// ReloadRuleset, GetDecision, VerifyAudit) for governance staff and
+// auditors.
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "service/config.h"
 #include "service/run.h"
@@ -59,14 +65,117 @@ absl::Status PrepareSecurity(const CallSecurity& s,
   return absl::OkStatus();
 }
 
-void RunCall(const std::string& address, const std::string& request_path,
-             double timeout_seconds, const CallSecurity& security,
-             int* exit_code) {
+// The request of a GovernanceService call: `path` as protobuf JSON, or the
+// empty message when no file is given.
+template <typename Request>
+absl::StatusOr<Request> ReadRequest(const std::string& path) {
+  Request request;
+  if (path.empty()) return request;
+  absl::StatusOr<std::string> json = ReadFile(path);
+  if (!json.ok()) return json.status();
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(*json), &request);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a ", Request::descriptor()->name(), ": ",
+                     std::string(status.message())));
+  }
+  return request;
+}
+
+// One GovernanceService (or GetRuleset) call: prints the answer as JSON and
+// returns the exit code it implies.
+template <typename Request, typename Response, typename Call>
+int CallGovernance(const std::string& request_path, Call call,
+                   const std::function<bool(const Response&)>& passed,
+                   grpc::Status* status) {
+  absl::StatusOr<Request> request = ReadRequest<Request>(request_path);
+  if (!request.ok()) {
+    std::cerr << "stepwise: " << request.status().message() << "\n";
+    return kExitUsage;
+  }
+  Response response;
+  *status = call(*request, &response);
+  if (!status->ok()) return kExitCheckFailed;
+  std::cout << ToJson(response);
+  return passed(response) ? kExitOk : kExitCheckFailed;
+}
+
+void RunCall(const std::string& address, const std::string& rpc,
+             const std::string& request_path, double timeout_seconds,
+             const CallSecurity& security, int* exit_code) {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   std::string token;
   if (absl::Status s = PrepareSecurity(security, &credentials, &token);
       !s.ok()) {
     std::cerr << "stepwise: " << s.message() << "\n";
+    *exit_code = kExitUsage;
+    return;
+  }
+  auto channel = grpc::CreateChannel(address, credentials);
+  grpc::ClientContext context;
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+  context.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
+
+  if (rpc != "Evaluate") {
+    auto decisions = v1::DecisionService::NewStub(channel);
+    auto governance = v1::GovernanceService::NewStub(channel);
+    grpc::Status status;
+    if (rpc == "GetRuleset") {
+      *exit_code = CallGovernance<v1::GetRulesetRequest, v1::RulesetInfo>(
+          request_path,
+          [&](const auto& req, auto* resp) {
+            return decisions->GetRuleset(&context, req, resp);
+          },
+          [](const v1::RulesetInfo&) { return true; }, &status);
+    } else if (rpc == "ValidateRuleset") {
+      *exit_code = CallGovernance<v1::ValidateRulesetRequest,
+                                  v1::ValidateRulesetResponse>(
+          request_path,
+          [&](const auto& req, auto* resp) {
+            return governance->ValidateRuleset(&context, req, resp);
+          },
+          [](const v1::ValidateRulesetResponse& r) { return r.ok(); }, &status);
+    } else if (rpc == "ReloadRuleset") {
+      // Activated, or unchanged (the same sha256 is already active): 0.
+      *exit_code =
+          CallGovernance<v1::ReloadRulesetRequest, v1::ReloadRulesetResponse>(
+              request_path,
+              [&](const auto& req, auto* resp) {
+                return governance->ReloadRuleset(&context, req, resp);
+              },
+              [](const v1::ReloadRulesetResponse& r) {
+                return r.activated() || r.validation().ok();
+              },
+              &status);
+    } else if (rpc == "GetDecision") {
+      *exit_code = CallGovernance<v1::GetDecisionRequest, v1::AuditRecord>(
+          request_path,
+          [&](const auto& req, auto* resp) {
+            return governance->GetDecision(&context, req, resp);
+          },
+          [](const v1::AuditRecord&) { return true; }, &status);
+    } else {
+      *exit_code =
+          CallGovernance<v1::VerifyAuditRequest, v1::VerifyAuditResponse>(
+              request_path,
+              [&](const auto& req, auto* resp) {
+                return governance->VerifyAudit(&context, req, resp);
+              },
+              [](const v1::VerifyAuditResponse& r) { return r.ok(); }, &status);
+    }
+    if (!status.ok()) {
+      std::cerr << "stepwise: " << address << ": "
+                << service::StatusCodeName(status.error_code()) << ": "
+                << status.error_message() << "\n";
+    }
+    return;
+  }
+
+  if (request_path.empty()) {
+    std::cerr << "stepwise: call: Evaluate needs REQUEST.json\n";
     *exit_code = kExitUsage;
     return;
   }
@@ -84,13 +193,7 @@ void RunCall(const std::string& address, const std::string& request_path,
     return;
   }
 
-  auto channel = grpc::CreateChannel(address, credentials);
   auto stub = v1::DecisionService::NewStub(channel);
-  grpc::ClientContext context;
-  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
-  context.set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
   v1::Decision decision;
   const grpc::Status status = stub->Evaluate(&context, *request, &decision);
   if (status.ok()) {
@@ -120,7 +223,7 @@ void RegisterServiceCommands(CLI::App& app, int* exit_code) {
     auto* cmd = app.add_subcommand(
         "serve", "Start the gRPC service (the same as stepwise-server)");
     // Lives as long as the process: CLI11 writes into it while parsing.
-    auto* flags = new service::ServerFlags();
+    auto* flags = Keep<service::ServerFlags>();
     flags->Register(cmd);
     cmd->callback([flags, exit_code] {
       absl::StatusOr<service::ServerOptions> options = flags->Resolve();
@@ -135,18 +238,28 @@ void RegisterServiceCommands(CLI::App& app, int* exit_code) {
   {
     auto* cmd = app.add_subcommand(
         "call",
-        "Send one EvaluateRequest to a running server; print the "
-        "Decision as JSON");
-    auto* address = new std::string();
-    auto* request = new std::string();
-    auto* timeout = new double(10);
+        "Send one request to a running server and print the answer as JSON "
+        "(default: an EvaluateRequest, answered by a Decision)");
+    auto* address = Keep<std::string>();
+    auto* request = Keep<std::string>();
+    auto* rpc = Keep<std::string>("Evaluate");
+    auto* timeout = Keep<double>(10);
     cmd->add_option("ADDRESS", *address, "host:port, e.g. 127.0.0.1:50051")
         ->required();
-    cmd->add_option("REQUEST", *request, "EvaluateRequest as JSON")->required();
+    cmd->add_option("REQUEST", *request,
+                    "the request as JSON (required for Evaluate; for the "
+                    "others the empty request by default, e.g. "
+                    "{\"decisionId\": \"...\"} for GetDecision)");
+    cmd->add_option("--rpc", *rpc,
+                    "the method: Evaluate, GetRuleset, ValidateRuleset, "
+                    "ReloadRuleset, GetDecision or VerifyAudit")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"Evaluate", "GetRuleset", "ValidateRuleset",
+                               "ReloadRuleset", "GetDecision", "VerifyAudit"}));
     cmd->add_option("--timeout", *timeout, "deadline of the call, in seconds")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
-    auto* security = new CallSecurity();
+    auto* security = Keep<CallSecurity>();
     cmd->add_option("--token-file", security->token_file,
                     "file holding the bearer token (default: $STEPWISE_TOKEN)");
     cmd->add_option("--tls-ca", security->tls_ca,
@@ -155,8 +268,9 @@ void RegisterServiceCommands(CLI::App& app, int* exit_code) {
                     "PEM client certificate (mutual TLS); turns TLS on");
     cmd->add_option("--tls-key", security->tls_key,
                     "PEM private key of --tls-cert");
-    cmd->callback(
-        [=] { RunCall(*address, *request, *timeout, *security, exit_code); });
+    cmd->callback([=] {
+      RunCall(*address, *rpc, *request, *timeout, *security, exit_code);
+    });
   }
 }
 

@@ -742,6 +742,59 @@ TEST(GovernanceTest, AWatchedFolderReloadsOnANewContent) {
   EXPECT_TRUE(AuditVerifies(f.audit_dir));
 }
 
+// `stepwise call --rpc` for governance staff and auditors.
+TEST(GovernanceTest, StepwiseCallReachesEveryGovernanceMethod) {
+  Fixture f = StartWithTokens("gov-cli");
+  ASSERT_NE(f.server, nullptr);
+  v1::Decision first;
+  ASSERT_TRUE(Evaluate(f.channel, MoodRequest("cli", 3, 3, 1), &first).ok());
+  const std::string address = f.server->address();
+  auto file = [&](const std::string& name, const std::string& text) {
+    const std::string path = f.dir + "/" + name;
+    std::ofstream(path) << text;
+    chmod(path.c_str(), 0600);
+    return path;
+  };
+  const std::string governance = file("governance.token", kGovernanceToken);
+  const std::string auditor = file("auditor.token", kAuditorToken);
+  auto call = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"call", address});
+    return RunCommand(kStepwiseBin, args);
+  };
+
+  CommandResult r = call({"--rpc", "VerifyAudit", "--token-file", auditor});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"recordsChecked\": \"2\""));
+  r = call({"--rpc", "GetDecision",
+            file("get.json", absl::StrCat("{\"decisionId\": \"",
+                                          first.decision_id(), "\"}")),
+            "--token-file", auditor});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(first.decision_id()));
+  r = call({"--rpc", "ValidateRuleset",
+            file("validate.json",
+                 absl::StrCat("{\"path\": \"", f.bundle.string(), "\"}")),
+            "--token-file", governance});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"ok\": true"));
+  r = call({"--rpc", "ReloadRuleset", "--token-file", governance});
+  EXPECT_EQ(r.exit_code, 0) << r.err;  // unchanged
+  EXPECT_THAT(r.out, Not(HasSubstr("\"activated\": true")));
+
+  // A refused reload is a failed check; a missing role an error; a bad
+  // method name or an Evaluate without its request a usage error.
+  std::ofstream(f.bundle / "ruleset.yaml", std::ios::app) << "unknown_key: 1\n";
+  r = call({"--rpc", "ReloadRuleset", "--token-file", governance});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("unknown_key"));
+  r = call({"--rpc", "ReloadRuleset", "--token-file", auditor});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_EQ(call({"--rpc", "Reload"}).exit_code, 2);
+  EXPECT_EQ(call({"--token-file", auditor}).exit_code, 2);
+  Stop(*f.server);
+}
+
 TEST(GovernanceTest, StartUpRefusesABundleNotYetInEffect) {
   const std::string dir = NewTempDir("gov-future");
   const std::filesystem::path bundle = CopyBundle(dir, "bundle");
