@@ -77,6 +77,9 @@ class CompiledBundle {
   std::vector<std::unique_ptr<InstrumentDef>> instruments;
 
   expr::Declarations decls;
+  // A fact table before any request: every fact absent, every group false
+  // (DeclareFacts); a request's table starts as a copy of it.
+  std::vector<expr::Value> empty_facts;
   expr::Defines defines;
   // The define: block as written, in order (name, expression text), for
   // reviewers (stepwise diff).

@@ -17,20 +17,7 @@ void InstrumentDef::BuildItemIndex() {
   }
 }
 
-int InstrumentDef::ItemIndex(std::string_view name) const {
-  if (numbered_items) {
-    // "item<N>" with N in 1..count, no leading zeros.
-    if (name.size() < 5 || name.size() > 7 || name.substr(0, 4) != "item" ||
-        name[4] < '1' || name[4] > '9') {
-      return -1;
-    }
-    int n = 0;
-    for (size_t i = 4; i < name.size(); ++i) {
-      if (name[i] < '0' || name[i] > '9') return -1;
-      n = n * 10 + (name[i] - '0');
-    }
-    return n <= static_cast<int>(item_names.size()) ? n - 1 : -1;
-  }
+int InstrumentDef::NamedItemIndex(std::string_view name) const {
   const auto it = item_index.find(absl::string_view(name.data(), name.size()));
   return it == item_index.end() ? -1 : it->second;
 }
@@ -61,12 +48,13 @@ int ProrateHalfUp(int64_t sum, int64_t n, int64_t answered) {
 
 }  // namespace
 
-ScoredAdministration ScoreAdministration(const InstrumentDef& def,
-                                         const v1::Assessment& assessment,
-                                         int index,
-                                         std::vector<FieldViolation>* violations,
-                                         std::vector<std::string>* warnings) {
-  ScoredAdministration scored;
+void ScoreAdministration(const InstrumentDef& def,
+                         const v1::Assessment& assessment, int index,
+                         std::vector<FieldViolation>* violations,
+                         std::vector<std::string>* warnings,
+                         ScoredAdministration* out) {
+  ScoredAdministration& scored = *out;
+  scored.total.reset();
   scored.def = &def;
   scored.request_index = index;
   scored.at_seconds = assessment.administered_at().seconds();
@@ -107,37 +95,38 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
   if (!has_items && !has_given_total) {
     violations->push_back(
         {prefix(), absl::StrCat("a ", def.id,
-                              " administration needs its items or a total")});
-    return scored;
+                                " administration needs its items or a total")});
+    return;
   }
   if (has_given_total && !def.has_total) {
     violations->push_back(
         {absl::StrCat(prefix(), ".total"),
          absl::StrCat(def.id, " has no total; send its items")});
-    return scored;
+    return;
   }
   if (!has_items && !def.has_total) {
     violations->push_back({absl::StrCat(prefix(), ".items"),
                            absl::StrCat(def.id, " needs its items")});
-    return scored;
+    return;
   }
   const int given = assessment.total();
   if (has_given_total && (given < def.total_min || given > def.total_max)) {
     violations->push_back({absl::StrCat(prefix(), ".total"),
                            absl::StrCat(given, " is outside ", def.total_min,
                                         "..", def.total_max, " for ", def.id)});
-    return scored;
+    return;
   }
   if (!has_items) {
     scored.total = given;  // a total without items: the items stay absent
-    return scored;
+    return;
   }
-  if (violations->size() != violations_before) return scored;
+  if (violations->size() != violations_before) return;
 
   for (const SkipRule& rule : def.skip_logic) {
     if (scored.items[rule.if_item] != rule.equals) continue;
     for (int skipped : rule.skipped) {
-      if (scored.items[skipped] == kMissingItem) scored.items[skipped] = rule.value;
+      if (scored.items[skipped] == kMissingItem)
+        scored.items[skipped] = rule.value;
     }
   }
 
@@ -162,11 +151,13 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
   } else if (missing <= def.max_missing && answered > 0) {
     if (def.proration) {
       computed = ProrateHalfUp(sum, def.item_count(), answered);
-      warnings->push_back(absl::StrCat(
-          def.id, " (", prefix(), "): ", missing, " item",
-          missing == 1 ? "" : "s", " missing (", absl::StrJoin(missing_names, ", "),
-          "); total prorated to ", *computed, " from ", sum, " over ", answered,
-          " of ", def.item_count(), " items, rounded half up; missing items stay absent"));
+      warnings->push_back(
+          absl::StrCat(def.id, " (", prefix(), "): ", missing, " item",
+                       missing == 1 ? "" : "s", " missing (",
+                       absl::StrJoin(missing_names, ", "),
+                       "); total prorated to ", *computed, " from ", sum,
+                       " over ", answered, " of ", def.item_count(),
+                       " items, rounded half up; missing items stay absent"));
     } else {
       computed = static_cast<int>(sum);
     }
@@ -178,27 +169,29 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
                         " item must be answered (an incomplete screen is never "
                         "guessed at)")});
     }
-    return scored;
+    return;
   } else if (!has_given_total) {
     warnings->push_back(absl::StrCat(
         def.id, " (", prefix(), "): ", missing, " of ", def.item_count(),
-        " items missing (", absl::StrJoin(missing_names, ", "), "), more than the ",
-        def.max_missing, " allowed: no total; the answered items still count"));
+        " items missing (", absl::StrJoin(missing_names, ", "),
+        "), more than the ", def.max_missing,
+        " allowed: no total; the answered items still count"));
   }
 
-  if (!def.has_total) return scored;
+  if (!def.has_total) return;
   if (has_given_total) {
     if (computed.has_value()) {
       if (given != *computed) {
         violations->push_back(
             {absl::StrCat(prefix(), ".total"),
              missing == 0
-                 ? absl::StrCat("total ", given, " disagrees with the items (sum ",
-                                *computed, ")")
+                 ? absl::StrCat("total ", given,
+                                " disagrees with the items (sum ", *computed,
+                                ")")
                  : absl::StrCat("total ", given,
                                 " disagrees with the items (prorated total ",
                                 *computed, ")")});
-        return scored;
+        return;
       }
     } else {
       const int64_t lo = sum;
@@ -208,13 +201,22 @@ ScoredAdministration ScoreAdministration(const InstrumentDef& def,
             {absl::StrCat(prefix(), ".total"),
              absl::StrCat("total ", given, " disagrees with the items: with ",
                           missing, " missing it must lie in ", lo, "..", hi)});
-        return scored;
+        return;
       }
     }
     scored.total = given;
   } else {
     scored.total = computed;
   }
+  return;
+}
+
+ScoredAdministration ScoreAdministration(
+    const InstrumentDef& def, const v1::Assessment& assessment, int index,
+    std::vector<FieldViolation>* violations,
+    std::vector<std::string>* warnings) {
+  ScoredAdministration scored;
+  ScoreAdministration(def, assessment, index, violations, warnings, &scored);
   return scored;
 }
 

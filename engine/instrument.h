@@ -10,9 +10,11 @@
 #define STEPWISE_ENGINE_INSTRUMENT_H_
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -94,7 +96,24 @@ struct InstrumentDef {
 
   int item_count() const { return static_cast<int>(item_names.size()); }
   // Index of `name` among the items, or -1. Call BuildItemIndex() first.
-  int ItemIndex(std::string_view name) const;
+  // Inline: called for every item of every request.
+  int ItemIndex(std::string_view name) const {
+    if (!numbered_items) return NamedItemIndex(name);
+    // "item<N>" with N in 1..count, no leading zeros: no hashing.
+    const size_t size = name.size();
+    if (size < 5 || size > 7 || std::memcmp(name.data(), "item", 4) != 0 ||
+        name[4] == '0') {
+      return -1;
+    }
+    int n = 0;
+    for (size_t i = 4; i < size; ++i) {
+      const unsigned digit = static_cast<unsigned char>(name[i]) - '0';
+      if (digit > 9) return -1;
+      n = n * 10 + static_cast<int>(digit);
+    }
+    return n <= static_cast<int>(item_names.size()) ? n - 1 : -1;
+  }
+  int NamedItemIndex(std::string_view name) const;
   void BuildItemIndex();
   // The band holding `total`, or null.
   const Band* BandFor(int total) const;
@@ -119,11 +138,17 @@ struct ScoredAdministration {
 // Scores `assessment` (the request's assessments[index]) against `def`.
 // Appends every violation (field paths relative to the request) and every
 // warning (prorated total, too many missing items for a total).
-ScoredAdministration ScoreAdministration(const InstrumentDef& def,
-                                         const v1::Assessment& assessment,
-                                         int index,
-                                         std::vector<FieldViolation>* violations,
-                                         std::vector<std::string>* warnings);
+ScoredAdministration ScoreAdministration(
+    const InstrumentDef& def, const v1::Assessment& assessment, int index,
+    std::vector<FieldViolation>* violations,
+    std::vector<std::string>* warnings);
+// The same, into `*out` (every field overwritten), which lets a caller keep
+// its administrations in place.
+void ScoreAdministration(const InstrumentDef& def,
+                         const v1::Assessment& assessment, int index,
+                         std::vector<FieldViolation>* violations,
+                         std::vector<std::string>* warnings,
+                         ScoredAdministration* out);
 
 }  // namespace stepwise::engine
 
