@@ -30,6 +30,24 @@ bool DoubleInRange(const Node& n, double x) {
 }
 
 bool IsChain(Op op) { return op == Op::kAnd || op == Op::kOr; }
+// An operand whose value follows from its slot's tag and bool payload alone.
+bool IsBoolLeaf(const Node& n) {
+  return n.op == Op::kHasFact || n.op == Op::kHasGroup ||
+         (n.op == Op::kFact && static_cast<Tag>(n.sub) == Tag::kBool);
+}
+
+// The value of such an operand for a slot with `tag` and, for a bool, `b`:
+// 0 false, 1 true, 2 undecided (as Machine::Run decides it).
+int BoolLeafState(const Node& n, Tag tag, bool b) {
+  switch (n.op) {
+    case Op::kHasFact:
+      return tag != Tag::kAbsent;
+    case Op::kHasGroup:
+      return tag == Tag::kBool && b;
+    default:  // a bool fact: absent, an error or a mismatch is undecided
+      return tag == Tag::kBool ? b : 2;
+  }
+}
 bool IsRange(Op op) { return op == Op::kCmpIK || op == Op::kCmpDK; }
 
 // A fact-constant comparison operand, before grouping by slot.
@@ -123,6 +141,7 @@ Batch::Batch(const std::vector<const Program*>& programs)
 
     std::map<uint32_t, std::vector<Leaf>> int_leaves;
     std::map<uint32_t, std::vector<Leaf>> double_leaves;
+    std::map<uint32_t, std::vector<Leaf>> bool_leaves;
     chunk.operand_begin = static_cast<uint32_t>(operands_.size());
     chunk.clause_begin = static_cast<uint32_t>(clauses_.size());
     for (size_t p = next; p < end; ++p) {
@@ -143,6 +162,12 @@ Batch::Batch(const std::vector<const Program*>& programs)
           (child.op == Op::kCmpIK ? int_leaves : double_leaves)[child.a]
               .push_back(
                   Leaf{&child, true, chain_bit, chain_decider, &plan, k});
+        } else if (IsBoolLeaf(n)) {
+          bool_leaves[n.a].push_back(
+              Leaf{&n, false, chain_bit, chain_decider, &plan, k});
+        } else if (n.op == Op::kNot && IsBoolLeaf(child)) {
+          bool_leaves[child.a].push_back(
+              Leaf{&child, true, chain_bit, chain_decider, &plan, k});
         } else {
           operands_.push_back(Operand{&plan, k, chain_bit, chain_decider});
         }
@@ -266,6 +291,29 @@ Batch::Batch(const std::vector<const Program*>& programs)
       }
     }
     chunk.double_end = static_cast<uint32_t>(double_groups_.size());
+
+    // has() and bool facts: a row for each tag and bool payload.
+    chunk.bool_begin = static_cast<uint32_t>(bool_groups_.size());
+    for (const auto& [slot, leaves] : bool_leaves) {
+      BoolGroup group;
+      group.slot = slot;
+      group.rows = static_cast<uint32_t>(rows_.size());
+      Row table[16];
+      for (const Leaf& leaf : leaves) {
+        for (int code = 0; code < 16; ++code) {
+          const int state =
+              BoolLeafState(*leaf.node, static_cast<Tag>(code >> 1), code & 1);
+          if (state == 2) {
+            table[code].undecided |= uint64_t{1} << leaf.bit;
+          } else {
+            leaf.Add(state == 1, &table[code]);
+          }
+        }
+      }
+      rows_.insert(rows_.end(), table, table + 16);
+      bool_groups_.push_back(group);
+    }
+    chunk.bool_end = static_cast<uint32_t>(bool_groups_.size());
     chunk.operand_end = static_cast<uint32_t>(operands_.size());
     chunks_.push_back(chunk);
     next = end;
@@ -350,6 +398,17 @@ void Batch::EvaluateChunk(size_t c, const Value* slots, uint64_t* true_bits,
                           static_cast<uint64_t>(x >= group.bounds[2]) +
                           static_cast<uint64_t>(x >= group.bounds[3]);
     const Row& row = rows[group.rows + RowOf(kDoublePicks.pick, v.tag, held)];
+    decisive |= row.decisive;
+    undecided |= row.undecided;
+  }
+  for (uint32_t g = chunk.bool_begin; g < chunk.bool_end; ++g) {
+    const BoolGroup& group = bool_groups_[g];
+    const Value& v = slots[group.slot];
+    uint8_t payload;
+    std::memcpy(&payload, &v.i, sizeof payload);
+    const uint64_t code = (static_cast<uint64_t>(v.tag) & 7) * 2 +
+                          static_cast<uint64_t>(payload != 0);
+    const Row& row = rows[group.rows + code];
     decisive |= row.decisive;
     undecided |= row.undecided;
   }

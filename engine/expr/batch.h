@@ -72,6 +72,10 @@ class Batch {
     uint32_t rows = 0;  // rows_[rows]: absent, mismatch, then j = 0..4
     double bounds[4];   // x >= bound, ascending; NaN pads
   };
+  struct BoolGroup {
+    uint32_t slot = 0;
+    uint32_t rows = 0;  // rows_[rows + 2 * tag + (bool payload != 0)]
+  };
   struct Operand {
     const Program::Impl* plan = nullptr;
     uint32_t node = 0;
@@ -92,6 +96,7 @@ class Batch {
     uint32_t count = 0;
     uint32_t int_begin = 0, int_end = 0;
     uint32_t double_begin = 0, double_end = 0;
+    uint32_t bool_begin = 0, bool_end = 0;
     uint32_t operand_begin = 0, operand_end = 0;
     uint32_t clause_begin = 0, clause_end = 0;
     uint64_t and_mask = 0;  // flat && programs (and single operands)
@@ -108,6 +113,7 @@ class Batch {
   std::vector<Chunk> chunks_;
   std::vector<IntGroup> int_groups_;
   std::vector<DoubleGroup> double_groups_;
+  std::vector<BoolGroup> bool_groups_;
   std::vector<Operand> operands_;
   std::vector<Clause> clauses_;
   std::vector<Row> rows_;
