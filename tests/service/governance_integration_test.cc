@@ -261,6 +261,73 @@ bool AuditVerifies(const std::string& audit_dir) {
   return result.exit_code == 0;
 }
 
+// Four clients evaluating in a closed loop until Stop(), each call a new
+// request that every version of the test bundle answers STEP_UP.
+class EvaluateLoad {
+ public:
+  explicit EvaluateLoad(const std::string& address) {
+    for (int c = 0; c < kClients; ++c) {
+      clients_.emplace_back([this, address, c] {
+        auto channel =
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+        for (int i = 0; i < kMaxCallsPerClient && !stop_.load(); ++i) {
+          v1::Decision decision;
+          const grpc::Status status = Evaluate(
+              channel, MoodRequest(absl::StrCat("load-", c, "-", i), 3, 3, 1),
+              &decision);
+          absl::MutexLock lock(&mu_);
+          if (!status.ok() || decision.action() != v1::STEP_UP) {
+            if (failures_++ == 0) {
+              first_failure_ = absl::StrCat(status.error_message(), " ",
+                                            decision.DebugString());
+            }
+          } else {
+            ++decisions_by_sha_[decision.ruleset().sha256()];
+          }
+        }
+      });
+    }
+  }
+  ~EvaluateLoad() { Stop(); }
+
+  void Stop() {
+    stop_.store(true);
+    for (std::thread& t : clients_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  int decisions_under(const std::string& sha) {
+    absl::MutexLock lock(&mu_);
+    auto it = decisions_by_sha_.find(sha);
+    return it == decisions_by_sha_.end() ? 0 : it->second;
+  }
+  int failures() {
+    absl::MutexLock lock(&mu_);
+    return failures_;
+  }
+  std::string first_failure() {
+    absl::MutexLock lock(&mu_);
+    return first_failure_;
+  }
+  std::set<std::string> shas() {
+    absl::MutexLock lock(&mu_);
+    std::set<std::string> shas;
+    for (const auto& [sha, n] : decisions_by_sha_) shas.insert(sha);
+    return shas;
+  }
+
+ private:
+  static constexpr int kClients = 4;
+  static constexpr int kMaxCallsPerClient = 200000;  // a bound, not a target
+
+  std::atomic<bool> stop_{false};
+  absl::Mutex mu_;
+  int failures_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string first_failure_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> decisions_by_sha_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> clients_;
+};
+
 // Every GovernanceService RPC by every kind of caller: only the method's role
 // gets past authorization, and each answers what it should.
 TEST(GovernanceTest, EveryRpcByEveryCaller) {
@@ -417,36 +484,9 @@ TEST(GovernanceTest, ReloadUnderLoadNeverFailsACall) {
   const std::string original_cases = ReadText(cases);
   const std::string sha_100 = GetRuleset(f.channel).sha256();
 
-  std::atomic<bool> stop{false};
-  std::atomic<int> failures{0};
-  absl::Mutex mu;
-  std::vector<std::string> failure_messages;
-  std::map<std::string, int> decisions_by_sha;
-  std::vector<std::thread> clients;
-  constexpr int kClients = 4;
-  constexpr int kMaxCallsPerClient = 200000;  // a bound, not a target
-  for (int c = 0; c < kClients; ++c) {
-    clients.emplace_back([&, c] {
-      auto channel = grpc::CreateChannel(f.server->address(),
-                                         grpc::InsecureChannelCredentials());
-      for (int i = 0; i < kMaxCallsPerClient && !stop.load(); ++i) {
-        v1::Decision decision;
-        const grpc::Status status = Evaluate(
-            channel, MoodRequest(absl::StrCat("load-", c, "-", i), 3, 3, 1),
-            &decision);
-        absl::MutexLock lock(&mu);
-        if (!status.ok() || decision.action() != v1::STEP_UP) {
-          ++failures;
-          failure_messages.push_back(status.error_message());
-        } else {
-          ++decisions_by_sha[decision.ruleset().sha256()];
-        }
-      }
-    });
-  }
+  EvaluateLoad load(f.server->address());
   auto decisions_under = [&](const std::string& sha) {
-    absl::MutexLock lock(&mu);
-    return decisions_by_sha[sha];
+    return load.decisions_under(sha);
   };
   ASSERT_TRUE(WaitFor([&] { return decisions_under(sha_100) >= 20; }));
 
@@ -526,16 +566,9 @@ TEST(GovernanceTest, ReloadUnderLoadNeverFailsACall) {
   }));
   EXPECT_EQ(GetRuleset(f.channel).sha256(), sha_102);
 
-  stop.store(true);
-  for (std::thread& t : clients) t.join();
-  {
-    absl::MutexLock lock(&mu);
-    EXPECT_EQ(failures.load(), 0)
-        << (failure_messages.empty() ? "" : failure_messages.front());
-    std::set<std::string> shas;
-    for (const auto& [sha, n] : decisions_by_sha) shas.insert(sha);
-    EXPECT_EQ(shas, (std::set<std::string>{sha_100, sha_101, sha_102}));
-  }
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.first_failure();
+  EXPECT_EQ(load.shas(), (std::set<std::string>{sha_100, sha_101, sha_102}));
 
   const std::string metrics = Metrics(*f.server);
   EXPECT_THAT(metrics, HasSubstr("stepwise_ruleset_reloads_total{trigger="
@@ -705,10 +738,18 @@ TEST(GovernanceTest, AWatchedFolderReloadsOnANewContent) {
   auto metric_is = [&](const std::string& line) {
     return WaitFor([&] { return absl::StrContains(Metrics(*f.server), line); });
   };
+  EvaluateLoad load(f.server->address());
+  auto decisions_under_active = [&] {
+    return WaitFor([&] {
+      return load.decisions_under(GetRuleset(f.channel).sha256()) >= 20;
+    });
+  };
+  ASSERT_TRUE(decisions_under_active());
 
   WriteText(ruleset, absl::StrReplaceAll(
                          original, {{"version: 1.0.0", "version: 1.0.1"}}));
   ASSERT_TRUE(version_is("1.0.1"));
+  ASSERT_TRUE(decisions_under_active());
   WriteText(ruleset, original + "unknown_key: 1\n");
   ASSERT_TRUE(
       metric_is("stepwise_ruleset_reloads_total{trigger=\"watch\","
@@ -721,6 +762,10 @@ TEST(GovernanceTest, AWatchedFolderReloadsOnANewContent) {
   WriteText(ruleset, absl::StrReplaceAll(
                          original, {{"version: 1.0.0", "version: 1.0.2"}}));
   ASSERT_TRUE(version_is("1.0.2"));
+  ASSERT_TRUE(decisions_under_active());
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.first_failure();
+  EXPECT_EQ(load.shas().size(), 3u);  // 1.0.0, 1.0.1, 1.0.2
   const std::string metrics = Metrics(*f.server);
   EXPECT_THAT(metrics, HasSubstr("stepwise_ruleset_reloads_total{trigger="
                                  "\"watch\",result=\"activated\"} 2\n"));
