@@ -1,23 +1,69 @@
 #include "service/uuid.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 
 namespace stepwise::service {
 namespace {
 
-void OpenSslRandom(uint8_t* out, size_t size) {
+void OpenSslRandomBytes(uint8_t* out, size_t size) {
   // RAND_bytes fails only when the system's entropy source is broken; an id
   // generator without randomness must not limp on.
   if (RAND_bytes(out, static_cast<int>(size)) != 1) {
     std::fputs("fatal: RAND_bytes failed: no entropy for decision ids\n",
                stderr);
     std::abort();
+  }
+}
+
+constexpr size_t kBufferBytes = 4096;
+
+struct RandomBuffer {
+  std::array<uint8_t, kBufferBytes> bytes;
+  size_t used = kBufferBytes;
+  ~RandomBuffer() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+};
+
+RandomBuffer& ThreadRandomBuffer() {
+  thread_local RandomBuffer buffer;
+  return buffer;
+}
+
+// RAND_bytes through a per-thread buffer refilled 4 KiB at a time: one
+// RAND_bytes call per id cost more than building the id (the DRBG's locks and
+// per-call checks), and the bytes are the same DRBG output either way. Each
+// byte is handed out once and wiped from the buffer.
+void OpenSslRandom(uint8_t* out, size_t size) {
+  // A forked child must not hand out the bytes its parent will: the child's
+  // one thread (the one that forked) drops what it inherited.
+  static const int registered = pthread_atfork(
+      nullptr, nullptr, [] { ThreadRandomBuffer().used = kBufferBytes; });
+  (void)registered;
+  RandomBuffer& buffer = ThreadRandomBuffer();
+  if (size > kBufferBytes) {
+    OpenSslRandomBytes(out, size);
+    return;
+  }
+  while (size > 0) {
+    if (buffer.used == kBufferBytes) {
+      OpenSslRandomBytes(buffer.bytes.data(), kBufferBytes);
+      buffer.used = 0;
+    }
+    const size_t n = std::min(size, kBufferBytes - buffer.used);
+    std::memcpy(out, buffer.bytes.data() + buffer.used, n);
+    OPENSSL_cleanse(buffer.bytes.data() + buffer.used, n);
+    buffer.used += n;
+    out += n;
+    size -= n;
   }
 }
 

@@ -6,6 +6,7 @@
 //
 //   stepwise-load [--duration 5s] [--warmup 1s] [--streams 1,16,64]
 //                 [--bundle DIR] [--request FILE.json] [--work-dir DIR]
+//                 [--server-binary PATH] [--bare-binary PATH]
 //
 // The client is a closed loop on gRPC's callback API: each stream keeps one
 // call outstanding and starts the next from the completion callback. Every
@@ -15,6 +16,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +30,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -182,7 +185,19 @@ struct Result {
   double p50_ms = 0;
   double p99_ms = 0;
   int64_t errors = 0;
+  int64_t calls = 0;         // answered calls, warm-up included
+  double server_cpu_us = 0;  // server CPU per answered call
+  double client_cpu_us = 0;  // this process's CPU per answered call
 };
+
+// CPU seconds (user + system) this process has used.
+double SelfCpu() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) /
+             1e6;
+}
 
 // A closed loop of `streams` outstanding calls for warmup + duration.
 class LoadRun {
@@ -204,6 +219,14 @@ class LoadRun {
     measure_from_ = now + absl::ToChronoNanoseconds(warmup);
     stop_at_ = measure_from_ + absl::ToChronoNanoseconds(duration);
     latencies_.resize(static_cast<size_t>(streams));
+    for (int s = 0; s < streams; ++s) {
+      auto call = std::make_unique<Call>();
+      call->request = request_;
+      call->id_prefix = absl::StrCat("load-", s, "-");
+      // A stream's calls never overlap: one slot per stream, reused.
+      latencies_[static_cast<size_t>(s)].reserve(1 << 16);
+      calls_.push_back(std::move(call));
+    }
     absl::MutexLock lock(&mu_);
     active_streams_ = streams;
   }
@@ -227,14 +250,19 @@ class LoadRun {
       r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)] * 1e3;
     }
     r.errors = errors_.load();
+    r.calls = answered_.load();
     return r;
   }
 
  private:
+  // The state of one stream's call in flight. The client must cost as
+  // little CPU per call as it can (it shares the cores with the server it
+  // measures): nothing is allocated per call but gRPC's own context.
   struct Call {
-    grpc::ClientContext context;
+    std::optional<grpc::ClientContext> context;
     v1::EvaluateRequest request;
     v1::Decision response;
+    std::string id_prefix;
     Clock::time_point start;
   };
 
@@ -244,24 +272,30 @@ class LoadRun {
       --active_streams_;
       return;
     }
-    auto call = std::make_shared<Call>();
-    call->request = request_;
-    call->request.set_request_id(
-        absl::StrCat("load-", stream, "-", next_id_.fetch_add(1)));
-    call->context.set_deadline(std::chrono::system_clock::now() +
+    Call& call = *calls_[static_cast<size_t>(stream)];
+    // Every call a fresh request_id, so that stepwise evaluates and audits
+    // each one.
+    std::string* id = call.request.mutable_request_id();
+    id->assign(call.id_prefix);
+    absl::StrAppend(id, next_id_.fetch_add(1, std::memory_order_relaxed));
+    call.context.emplace();
+    call.context->set_deadline(std::chrono::system_clock::now() +
                                std::chrono::seconds(30));
-    call->start = Clock::now();
+    call.start = Clock::now();
     v1::DecisionService::Stub& stub =
         *stubs_[static_cast<size_t>(stream) % stubs_.size()];
     stub.async()->Evaluate(
-        &call->context, &call->request, &call->response,
-        [this, stream, call](grpc::Status status) {
+        &*call.context, &call.request, &call.response,
+        [this, stream, &call](grpc::Status status) {
           const Clock::time_point end = Clock::now();
           if (!status.ok()) {
-            errors_.fetch_add(1);
-          } else if (call->start >= measure_from_ && end <= stop_at_) {
-            latencies_[static_cast<size_t>(stream)].push_back(
-                std::chrono::duration<double>(end - call->start).count());
+            errors_.fetch_add(1, std::memory_order_relaxed);
+          } else {
+            answered_.fetch_add(1, std::memory_order_relaxed);
+            if (call.start >= measure_from_ && end <= stop_at_) {
+              latencies_[static_cast<size_t>(stream)].push_back(
+                  std::chrono::duration<double>(end - call.start).count());
+            }
           }
           StartCall(stream);
         });
@@ -272,19 +306,35 @@ class LoadRun {
   std::vector<std::unique_ptr<v1::DecisionService::Stub>> stubs_;
   Clock::time_point measure_from_;
   Clock::time_point stop_at_;
+  std::vector<std::unique_ptr<Call>> calls_;  // one per stream
   // One vector per stream: a stream's calls never overlap, so no lock.
   std::vector<std::vector<double>> latencies_;
   std::atomic<int64_t> next_id_{0};
   std::atomic<int64_t> errors_{0};
+  std::atomic<int64_t> answered_{0};
   absl::Mutex mu_;
   int active_streams_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-Result Measure(const std::string& target, int streams,
+// One closed-loop run against the server `pid` at `target`, with the CPU
+// the server and this client spent per answered call.
+Result Measure(pid_t pid, const std::string& target, int streams,
                const v1::EvaluateRequest& request, absl::Duration warmup,
                absl::Duration duration) {
-  LoadRun run(target, streams, request, warmup, duration);
-  return run.Run();
+  const std::string stat = absl::StrCat("/proc/", pid, "/stat");
+  const double server_before = ReadCpu(stat);
+  const double client_before = SelfCpu();
+  Result r;
+  {
+    LoadRun run(target, streams, request, warmup, duration);
+    r = run.Run();
+  }
+  if (r.calls > 0) {
+    const double calls = static_cast<double>(r.calls);
+    r.server_cpu_us = 1e6 * (ReadCpu(stat) - server_before) / calls;
+    r.client_cpu_us = 1e6 * (SelfCpu() - client_before) / calls;
+  }
+  return r;
 }
 
 int Main(int argc, char** argv) {
@@ -295,6 +345,8 @@ int Main(int argc, char** argv) {
   std::string request_path =
       absl::StrCat(STEPWISE_SOURCE_DIR, "/bench/load/request.json");
   std::string work_dir;
+  std::string server_binary = STEPWISE_SERVER_BIN;
+  std::string bare_binary = STEPWISE_BARE_SERVER_BIN;
   app.add_option("--duration", duration_text, "measured time per run")
       ->capture_default_str();
   app.add_option("--warmup", warmup_text, "unmeasured time before each run")
@@ -308,6 +360,11 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--work-dir", work_dir,
                  "folder for the audit log (default: a fresh temp folder)");
+  app.add_option("--server-binary", server_binary,
+                 "the stepwise-server to measure (e.g. another build of it)")
+      ->capture_default_str();
+  app.add_option("--bare-binary", bare_binary, "the bare server")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   absl::Duration duration, warmup;
@@ -340,7 +397,7 @@ int Main(int argc, char** argv) {
   const std::string audit_dir = work_dir + "/audit";
 
   Child stepwise, bare;
-  if (!SpawnServer(STEPWISE_SERVER_BIN,
+  if (!SpawnServer(server_binary,
                    {"--bundle", bundle, "--audit-dir", audit_dir, "--port", "0",
                     "--metrics-port", "0", "--idempotency-capacity", "0"},
                    &stepwise)) {
@@ -369,7 +426,7 @@ int Main(int argc, char** argv) {
   }
   const std::string response_path = work_dir + "/decision.bin";
   std::ofstream(response_path, std::ios::binary) << sample.SerializeAsString();
-  if (!SpawnServer(STEPWISE_BARE_SERVER_BIN,
+  if (!SpawnServer(bare_binary,
                    {"--port", "0", "--response", response_path}, &bare)) {
     std::cerr << "stepwise-load: stepwise-bare-server did not start\n";
     StopServer(stepwise);
@@ -389,33 +446,50 @@ int Main(int argc, char** argv) {
       "p50 ms", "p99 ms", "rps ratio", "p99 ratio");
 
   double audit_cpu = 0, server_cpu = 0;
+  std::vector<std::pair<Result, Result>> results;
   for (int streams : stream_counts) {
     const double cpu_before =
         ReadCpu(absl::StrCat("/proc/", stepwise.pid, "/stat"));
     const auto threads_before = ThreadCpu(stepwise.pid);
-    const Result s =
-        Measure(stepwise_target, streams, request, warmup, duration);
+    const Result s = Measure(stepwise.pid, stepwise_target, streams, request,
+                             warmup, duration);
     const auto threads_after = ThreadCpu(stepwise.pid);
     server_cpu +=
         ReadCpu(absl::StrCat("/proc/", stepwise.pid, "/stat")) - cpu_before;
-    // The audit writer is the busy thread gRPC did not start (gRPC names its
-    // threads); the main and signal threads sleep in a wait.
+    // The audit log names its writer thread.
     for (const auto& [tid, after] : threads_after) {
-      if (tid == stepwise.pid) continue;
-      if (after.first != "stepwise-server" && after.first != "audit-writer") {
-        continue;
-      }
+      if (after.first != "audit-writer") continue;
       auto before = threads_before.find(tid);
       audit_cpu += after.second -
                    (before != threads_before.end() ? before->second.second : 0);
     }
-    const Result b = Measure(bare_target, streams, request, warmup, duration);
+    const Result b =
+        Measure(bare.pid, bare_target, streams, request, warmup, duration);
+    results.push_back({s, b});
     std::cout << absl::StrFormat(
         "%7d | %-8s %10.0f %9.3f %9.3f %6d | %-8s %10.0f %9.3f %9.3f | %8.0f%% "
         "%8.2fx\n",
         streams, "stepwise", s.rps, s.p50_ms, s.p99_ms, s.errors, "bare", b.rps,
         b.p50_ms, b.p99_ms, b.rps > 0 ? 100 * s.rps / b.rps : 0,
         b.p99_ms > 0 ? s.p99_ms / b.p99_ms : 0);
+  }
+
+  // Where the CPU went: on a machine whose cores the client and the server
+  // share, req/s follows the CPU a call costs both of them.
+  std::cout << absl::StrFormat(
+      "\nCPU per call (us, user + system)\n%7s | %-8s %8s %8s %8s | %-8s %8s "
+      "%8s %8s | %9s\n",
+      "streams", "server", "server", "client", "total", "server", "server",
+      "client", "total", "extra");
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Result& s = results[i].first;
+    const Result& b = results[i].second;
+    std::cout << absl::StrFormat(
+        "%7d | %-8s %8.0f %8.0f %8.0f | %-8s %8.0f %8.0f %8.0f | %8.0f\n",
+        stream_counts[i], "stepwise", s.server_cpu_us, s.client_cpu_us,
+        s.server_cpu_us + s.client_cpu_us, "bare", b.server_cpu_us,
+        b.client_cpu_us, b.server_cpu_us + b.client_cpu_us,
+        s.server_cpu_us - b.server_cpu_us);
   }
 
   const std::string metrics = HttpGet(stepwise.metrics_port, "/metrics");
@@ -433,8 +507,10 @@ int Main(int argc, char** argv) {
       records, batches, batches > 0 ? records / batches : 0,
       syncs > 0 ? 1e3 * sync_sum / syncs : 0);
   std::cout << absl::StrFormat(
-      "audit writer thread: %.2f s of %.2f s server CPU (%.0f%%)\n", audit_cpu,
-      server_cpu, server_cpu > 0 ? 100 * audit_cpu / server_cpu : 0);
+      "audit writer thread: %.2f s of %.2f s server CPU (%.0f%%), %.1f us per "
+      "record\n",
+      audit_cpu, server_cpu, server_cpu > 0 ? 100 * audit_cpu / server_cpu : 0,
+      records > 0 ? 1e6 * audit_cpu / records : 0);
 
   StopServer(bare);
   StopServer(stepwise);

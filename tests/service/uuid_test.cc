@@ -1,5 +1,8 @@
 #include "service/uuid.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <set>
 #include <string>
 
@@ -54,6 +57,40 @@ TEST(UuidV7Test, DefaultGeneratorIsUnique) {
     ASSERT_TRUE(IsUuidV7(id)) << id;
     ASSERT_TRUE(seen.insert(id).second) << id;
   }
+}
+
+// The default randomness is buffered per thread; a forked child must not
+// hand out the bytes its parent goes on to use.
+TEST(UuidV7Test, ForkedChildDoesNotRepeatTheParentsIds) {
+  UuidV7Generator ids;
+  ids.Next();  // the buffer now holds bytes both would otherwise share
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string child_id = ids.Next();
+    const ssize_t n = write(fds[1], child_id.data(), child_id.size());
+    _exit(n == static_cast<ssize_t>(child_id.size()) ? 0 : 1);
+  }
+  close(fds[1]);
+  const std::string parent_id = ids.Next();
+  std::string child_id(36, '\0');
+  size_t got = 0;
+  while (got < child_id.size()) {
+    const ssize_t n =
+        read(fds[0], child_id.data() + got, child_id.size() - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(got, child_id.size());
+  EXPECT_TRUE(IsUuidV7(child_id)) << child_id;
+  // The random tail (rand_b) differs.
+  EXPECT_NE(child_id.substr(19), parent_id.substr(19));
 }
 
 TEST(UuidV7Test, IsUuidV7RejectsOtherShapes) {
