@@ -35,6 +35,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "service/audit/file_system.h"
 
@@ -81,6 +82,35 @@ struct AuditStats {
   Histogram sync_seconds;  // fdatasync latency
 };
 
+// A record body the log appends without checking it again: made only by the
+// builders of record.h (DecisionRecord, ShadowRecord, ActivationRecord),
+// whose bodies are well-formed by construction (a JSON object on one line,
+// no member the log writes itself). Re-validating a body the server built a
+// moment before cost as much as building it.
+class RecordBody {
+ public:
+  RecordBody(RecordBody&&) noexcept = default;
+  RecordBody& operator=(RecordBody&&) noexcept = default;
+
+  // "decision", "activation" or "shadow".
+  absl::string_view kind() const { return kind_; }
+  // The body object, "{...}".
+  const std::string& json() const { return json_; }
+  // Its members, without the braces.
+  absl::string_view members() const {
+    return absl::string_view(json_).substr(1, json_.size() - 2);
+  }
+  std::string TakeJson() && { return std::move(json_); }
+
+ private:
+  friend class RecordBodies;  // record.cc
+  RecordBody(absl::string_view kind, std::string json)
+      : kind_(kind), json_(std::move(json)) {}
+
+  absl::string_view kind_;  // one of the kind constants of format.h
+  std::string json_;
+};
+
 class AuditLog {
  public:
   // Called once per record, on the writer thread, after the record is durable
@@ -104,6 +134,12 @@ class AuditLog {
   // record.h), without seq, kind, time, prev_hash or hash, which the log
   // adds. Never blocks on I/O.
   virtual void Append(std::string kind, std::string body, Done done) = 0;
+
+  // The same for a body from record.h's builders, appended as it is.
+  virtual void AppendBody(RecordBody body, Done done) {
+    std::string kind(body.kind());
+    Append(std::move(kind), std::move(body).TakeJson(), std::move(done));
+  }
 
   // Announce a record that is coming (its request is being evaluated), and
   // end the announcement once it was appended or will not be. Each

@@ -195,6 +195,44 @@ absl::StatusOr<std::string> ActivationRecordBody(
                       ",\"previous_sha256\":", JsonQuote(previous_sha256), "}");
 }
 
+// Makes RecordBody (its constructor is private to keep bodies that were not
+// built here out of AuditLog::AppendBody).
+class RecordBodies {
+ public:
+  static absl::StatusOr<RecordBody> Make(absl::string_view kind,
+                                         absl::StatusOr<std::string> json) {
+    if (!json.ok()) return json.status();
+    return RecordBody(kind, *std::move(json));
+  }
+};
+
+absl::StatusOr<RecordBody> DecisionRecord(const v1::EvaluateRequest& request,
+                                          const v1::Decision& decision,
+                                          absl::string_view principal,
+                                          absl::string_view subject_hash) {
+  return RecordBodies::Make(
+      kKindDecision,
+      DecisionRecordBody(request, decision, principal, subject_hash));
+}
+
+absl::StatusOr<RecordBody> ShadowRecord(const v1::EvaluateRequest& request,
+                                        const v1::Decision& candidate,
+                                        absl::string_view principal,
+                                        absl::string_view subject_hash,
+                                        absl::string_view decision_id) {
+  return RecordBodies::Make(
+      kKindShadow, ShadowRecordBody(request, candidate, principal, subject_hash,
+                                    decision_id));
+}
+
+absl::StatusOr<RecordBody> ActivationRecord(const v1::RulesetInfo& activated,
+                                            absl::string_view previous_sha256,
+                                            absl::string_view principal) {
+  return RecordBodies::Make(
+      kKindActivation,
+      ActivationRecordBody(activated, previous_sha256, principal));
+}
+
 absl::StatusOr<ParsedRecord> ParseRecord(absl::string_view line) {
   absl::StatusOr<RecordLineFields> fields = CheckRecordLine(line);
   if (!fields.ok()) return fields.status();

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "service/audit/audit_log.h"
 #include "stepwise/v1/decision.pb.h"
 #include "stepwise/v1/service.pb.h"
 
@@ -41,6 +42,20 @@ absl::StatusOr<std::string> ShadowRecordBody(
 
 // The body of an "activation" record; `previous_sha256` is empty at start-up.
 absl::StatusOr<std::string> ActivationRecordBody(
+    const stepwise::v1::RulesetInfo& activated,
+    absl::string_view previous_sha256, absl::string_view principal);
+
+// The same bodies as RecordBody, for AuditLog::AppendBody, which appends them
+// without parsing them again.
+absl::StatusOr<RecordBody> DecisionRecord(
+    const stepwise::v1::EvaluateRequest& request,
+    const stepwise::v1::Decision& decision, absl::string_view principal,
+    absl::string_view subject_hash);
+absl::StatusOr<RecordBody> ShadowRecord(
+    const stepwise::v1::EvaluateRequest& request,
+    const stepwise::v1::Decision& candidate, absl::string_view principal,
+    absl::string_view subject_hash, absl::string_view decision_id);
+absl::StatusOr<RecordBody> ActivationRecord(
     const stepwise::v1::RulesetInfo& activated,
     absl::string_view previous_sha256, absl::string_view principal);
 

@@ -211,6 +211,65 @@ TEST(RecordTest, ParseRecordReadsBackWhatReplayNeeds) {
   EXPECT_EQ(all[1].prev_hash, all[0].hash);
 }
 
+// RecordBody carries the same bodies, which AppendBody writes unchecked: the
+// lines must be exactly those Append writes after checking them.
+TEST(RecordTest, RecordBodiesAreTheCheckedBodies) {
+  const std::string subject = SubjectHashForTest("MRN-0042-Smith");
+  // One request object throughout: map entries come in the order of the
+  // map object walked.
+  const stepwise::v1::EvaluateRequest request = Request();
+  absl::StatusOr<RecordBody> decision =
+      DecisionRecord(request, Decision(), "ehr-north", subject);
+  absl::StatusOr<RecordBody> shadow =
+      ShadowRecord(request, Decision(), "ehr-north", subject, "d-1");
+  stepwise::v1::RulesetInfo info;
+  info.set_name("stepped-care");
+  absl::StatusOr<RecordBody> activation = ActivationRecord(info, "", "startup");
+  ASSERT_TRUE(decision.ok() && shadow.ok() && activation.ok());
+  EXPECT_EQ(decision->kind(), "decision");
+  EXPECT_EQ(decision->json(),
+            *DecisionRecordBody(request, Decision(), "ehr-north", subject));
+  EXPECT_EQ(shadow->kind(), "shadow");
+  EXPECT_EQ(activation->kind(), "activation");
+  // Refusals carry over.
+  EXPECT_FALSE(DecisionRecord(request, Decision(), "p", "MRN").ok());
+
+  std::vector<std::string> files;
+  for (bool checked : {true, false}) {
+    const std::string dir = FreshDir(checked ? "checked" : "unchecked");
+    absl::StatusOr<std::unique_ptr<AuditLog>> log =
+        AuditLog::Open(Options(dir));
+    ASSERT_TRUE(log.ok()) << log.status();
+    const auto make = [&](int i) {
+      switch (i) {
+        case 0:
+          return *ActivationRecord(info, "", "startup");
+        case 1:
+          return *DecisionRecord(request, Decision(), "ehr-north", subject);
+        default:
+          return *ShadowRecord(request, Decision(), "ehr-north", subject,
+                               "d-1");
+      }
+    };
+    Collector collector;
+    for (int i = 0; i < 3; ++i) {
+      RecordBody body = make(i);
+      if (checked) {
+        (*log)->Append(std::string(body.kind()), body.json(),
+                       collector.Callback(i));
+      } else {
+        (*log)->AppendBody(std::move(body), collector.Callback(i));
+      }
+    }
+    collector.Wait(3);
+    (*log)->Close();
+    for (const auto& r : collector.results()) ASSERT_TRUE(r.status.ok());
+    files.push_back(testing::ReadAll(JoinPath(dir, "000001.jsonl")));
+  }
+  EXPECT_EQ(files[0], files[1]);
+  EXPECT_EQ(testing::Lines(files[1]).size(), 3u);
+}
+
 TEST(RecordTest, ShadowRecordIsNotFoundAsTheDecision) {
   const std::string dir = FreshDir();
   absl::StatusOr<std::unique_ptr<AuditLog>> log = AuditLog::Open(Options(dir));
