@@ -426,8 +426,8 @@ int Main(int argc, char** argv) {
   }
   const std::string response_path = work_dir + "/decision.bin";
   std::ofstream(response_path, std::ios::binary) << sample.SerializeAsString();
-  if (!SpawnServer(bare_binary,
-                   {"--port", "0", "--response", response_path}, &bare)) {
+  if (!SpawnServer(bare_binary, {"--port", "0", "--response", response_path},
+                   &bare)) {
     std::cerr << "stepwise-load: stepwise-bare-server did not start\n";
     StopServer(stepwise);
     return 1;
@@ -447,7 +447,19 @@ int Main(int argc, char** argv) {
 
   double audit_cpu = 0, server_cpu = 0;
   std::vector<std::pair<Result, Result>> results;
+  // Per run: records and fdatasyncs of the audit log, and sync seconds.
+  struct AuditRun {
+    double records = 0, syncs = 0, sync_seconds = 0;
+  };
+  const auto audit_now = [&] {
+    const std::string text = HttpGet(stepwise.metrics_port, "/metrics");
+    return AuditRun{MetricValue(text, "stepwise_audit_batch_records_sum"),
+                    MetricValue(text, "stepwise_audit_sync_seconds_count"),
+                    MetricValue(text, "stepwise_audit_sync_seconds_sum")};
+  };
+  std::vector<AuditRun> audit_runs;
   for (int streams : stream_counts) {
+    const AuditRun audit_before = audit_now();
     const double cpu_before =
         ReadCpu(absl::StrCat("/proc/", stepwise.pid, "/stat"));
     const auto threads_before = ThreadCpu(stepwise.pid);
@@ -463,6 +475,11 @@ int Main(int argc, char** argv) {
       audit_cpu += after.second -
                    (before != threads_before.end() ? before->second.second : 0);
     }
+    const AuditRun audit_after = audit_now();
+    audit_runs.push_back(
+        {audit_after.records - audit_before.records,
+         audit_after.syncs - audit_before.syncs,
+         audit_after.sync_seconds - audit_before.sync_seconds});
     const Result b =
         Measure(bare.pid, bare_target, streams, request, warmup, duration);
     results.push_back({s, b});
@@ -478,18 +495,24 @@ int Main(int argc, char** argv) {
   // share, req/s follows the CPU a call costs both of them.
   std::cout << absl::StrFormat(
       "\nCPU per call (us, user + system)\n%7s | %-8s %8s %8s %8s | %-8s %8s "
-      "%8s %8s | %9s\n",
+      "%8s %8s | %9s | %9s %9s\n",
       "streams", "server", "server", "client", "total", "server", "server",
-      "client", "total", "extra");
+      "client", "total", "extra", "rec/sync", "sync ms");
   for (size_t i = 0; i < results.size(); ++i) {
     const Result& s = results[i].first;
     const Result& b = results[i].second;
     std::cout << absl::StrFormat(
-        "%7d | %-8s %8.0f %8.0f %8.0f | %-8s %8.0f %8.0f %8.0f | %8.0f\n",
+        "%7d | %-8s %8.0f %8.0f %8.0f | %-8s %8.0f %8.0f %8.0f | %9.0f | "
+        "%9.1f %9.3f\n",
         stream_counts[i], "stepwise", s.server_cpu_us, s.client_cpu_us,
         s.server_cpu_us + s.client_cpu_us, "bare", b.server_cpu_us,
         b.client_cpu_us, b.server_cpu_us + b.client_cpu_us,
-        s.server_cpu_us - b.server_cpu_us);
+        s.server_cpu_us - b.server_cpu_us,
+        audit_runs[i].syncs > 0 ? audit_runs[i].records / audit_runs[i].syncs
+                                : 0,
+        audit_runs[i].syncs > 0
+            ? 1e3 * audit_runs[i].sync_seconds / audit_runs[i].syncs
+            : 0);
   }
 
   const std::string metrics = HttpGet(stepwise.metrics_port, "/metrics");

@@ -263,6 +263,11 @@ struct Pending {
 // after its batch rather than kept for the next.
 constexpr size_t kMaxKeptBuffer = 16 << 20;
 
+// A batch never waits for more records than this because the last one held
+// them: after a burst (a backlog written at once) the next batch would wait
+// out group_commit_wait for records that are not coming.
+constexpr size_t kMaxExpectedBatch = 64;
+
 // Lock order: `close_once_` (Close) is taken before `mu_`; `mu_` is a leaf —
 // nothing is called out (file system, callbacks, clock) while it is held.
 // Locks go through AnnotatedMutexLock so that TSan builds see them.
@@ -313,7 +318,7 @@ class AuditLogImpl final : public AuditLog {
         queue_.push_back(std::move(pending));
         // While the writer holds a batch for announced records, it needs
         // waking only when the batch is full.
-        if (!holding_ || queue_.size() >= options_.max_batch) work_.Signal();
+        if (!holding_ || HoldIsOver()) work_.Signal();
         return;
       }
     }
@@ -340,7 +345,7 @@ class AuditLogImpl final : public AuditLog {
   void EndAppend() override {
     AnnotatedMutexLock lock(&mu_);
     if (announced_ > 0) --announced_;
-    if (announced_ == 0 && holding_) work_.Signal();
+    if (holding_ && HoldIsOver()) work_.Signal();
   }
 
   bool healthy() const override {
@@ -395,18 +400,23 @@ class AuditLogImpl final : public AuditLog {
     if (file_ != nullptr) file_->Close().IgnoreError();
   }
 
-  // Adaptive group commit: records are queued and more are on their way
-  // (announced by BeginAppend and not yet appended); wait for those, up to
-  // group_commit_wait, rather than sync twice. Nothing announced: no wait.
+  // Adaptive group commit. Records are queued; hold the batch (at most
+  // group_commit_wait) while more are known to be on their way, rather than
+  // sync now and again a moment later: records announced by BeginAppend and
+  // not yet appended, and, when the last batch held several records (calls
+  // arrive concurrently), as many as that batch held. A lone caller is never
+  // held: its batches hold one record and it announces nothing else.
+  bool HoldIsOver() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return closing_ || queue_.size() >= options_.max_batch ||
+           (announced_ == 0 && queue_.size() >= expected_batch_);
+  }
+
   void HoldForAnnouncedRecords() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (options_.group_commit_wait <= absl::ZeroDuration()) return;
-    const auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return closing_ || announced_ == 0 || queue_.size() >= options_.max_batch;
-    };
-    if (done()) return;
+    if (HoldIsOver()) return;
     holding_ = true;
     const absl::Time deadline = absl::Now() + options_.group_commit_wait;
-    while (!done()) {
+    while (!HoldIsOver()) {
       if (AnnotatedWaitWithDeadline(&work_, &mu_, deadline)) break;
     }
     holding_ = false;
@@ -470,6 +480,9 @@ class AuditLogImpl final : public AuditLog {
       AnnotatedMutexLock lock(&mu_);
       if (status.ok()) {
         if (valid > 0) {
+          // What the next batch waits for (HoldIsOver): as many records as
+          // this one, a burst of which taught nothing about the next.
+          expected_batch_ = std::min<size_t>(valid, kMaxExpectedBatch);
           stats_.records += valid;
           stats_.batches += 1;
           batch_sizes_.Observe(static_cast<double>(valid));
@@ -564,6 +577,8 @@ class AuditLogImpl final : public AuditLog {
   // True while the writer waits for announced records.
   bool holding_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t holds_ ABSL_GUARDED_BY(mu_) = 0;
+  // Records the last batch held, which the next one waits for.
+  size_t expected_batch_ ABSL_GUARDED_BY(mu_) = 1;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool failed_ ABSL_GUARDED_BY(mu_) = false;
   AuditStats stats_ ABSL_GUARDED_BY(mu_);

@@ -379,6 +379,34 @@ TEST(AuditLogGroupCommitTest, WaitsForAnnouncedRecords) {
   EXPECT_TRUE(MustVerify(dir).ok());
 }
 
+// After a batch of several records (concurrent callers), the next batch
+// waits for as many before its fdatasync.
+TEST(AuditLogGroupCommitTest, WaitsForAsManyRecordsAsTheLastBatchHeld) {
+  const std::string dir = FreshDir();
+  AuditLogOptions options = Options(dir);
+  options.group_commit_wait = absl::Hours(1);
+  auto log = MustOpen(options);
+  Collector collector;
+  {
+    // The first batch holds three: the announced records are waited for.
+    AppendIntent more(log.get());
+    for (int i = 0; i < 3; ++i) {
+      log->Append("decision", Body(i), collector.Callback(i));
+    }
+  }
+  ASSERT_TRUE(collector.WaitFor(3, absl::Seconds(30)));
+  // Nothing announced now; the writer still waits for a third record.
+  for (int i = 3; i < 6; ++i) {
+    log->Append("decision", Body(i), collector.Callback(i));
+  }
+  ASSERT_TRUE(collector.WaitFor(6, absl::Seconds(30)));
+  log->Close();
+  const AuditStats stats = log->stats();
+  EXPECT_EQ(stats.records, 6u);
+  EXPECT_EQ(stats.batches, 2u);
+  EXPECT_TRUE(MustVerify(dir).ok());
+}
+
 TEST(AuditLogGroupCommitTest, NothingAnnouncedNothingHeld) {
   AuditLogOptions options = Options(FreshDir());
   options.group_commit_wait = absl::Hours(1);
