@@ -38,6 +38,23 @@ TEST(ConfigTest, YamlSetsOptions) {
   EXPECT_EQ(options.address, "127.0.0.1");  // untouched
 }
 
+TEST(ConfigTest, ReloadAndShadowOptions) {
+  ServerOptions options;
+  EXPECT_FALSE(options.watch_bundle);
+  EXPECT_TRUE(options.shadow_bundle.empty());
+  ASSERT_TRUE(ApplyConfigText("watch_bundle: true\n"
+                              "shadow_bundle: /srv/rules-next\n",
+                              "test.yaml", &options)
+                  .ok());
+  EXPECT_TRUE(options.watch_bundle);
+  EXPECT_EQ(options.shadow_bundle, "/srv/rules-next");
+  EXPECT_THAT(
+      std::string(
+          ApplyConfigText("watch_bundle: often\n", "test.yaml", &options)
+              .message()),
+      HasSubstr("test.yaml:1:15: watch_bundle: expected true or false"));
+}
+
 TEST(ConfigTest, YamlMistakesNameTheirPlace) {
   ServerOptions options;
   absl::Status unknown =
