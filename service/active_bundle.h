@@ -1,7 +1,7 @@
 // The bundle the server answers with, swapped atomically: a call takes one
 // snapshot at its start and evaluates against it to the end, so a reload
-// (GovernanceService.ReloadRuleset, later) never changes the rules under a
-// call that is running.
+// (service/reloader.h: ReloadRuleset, SIGHUP, the folder watch) never
+// changes the rules under a call that is running.
 //
 // Thread-safety: Get and Set may be called from any thread.
 #ifndef STEPWISE_SERVICE_ACTIVE_BUNDLE_H_
