@@ -1,12 +1,12 @@
 #include "service/reloader.h"
 
+#include <future>
 #include <iostream>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/notification.h"
 #include "service/audit/format.h"
 #include "service/audit/json.h"
 #include "service/audit/record.h"
@@ -166,7 +166,7 @@ void Reloader::Count(ReloadTrigger trigger, absl::string_view result) {
 absl::Status Reloader::Activate(const CheckedCandidate& candidate,
                                 ReloadTrigger trigger,
                                 absl::string_view principal) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return ActivateLocked(candidate, trigger, principal);
 }
 
@@ -189,14 +189,13 @@ absl::Status Reloader::ActivateLocked(const CheckedCandidate& candidate,
 
   // The record first: nothing answers under a bundle whose activation is not
   // durable in the log.
-  absl::Notification durable;
-  absl::Status written;
+  std::promise<absl::Status> durable;
+  std::future<absl::Status> done = durable.get_future();
   deps_.audit->Append(std::string(audit::kKindActivation), *std::move(body),
-                      [&](absl::Status status, uint64_t) {
-                        written = std::move(status);
-                        durable.Notify();
+                      [&durable](absl::Status status, uint64_t) {
+                        durable.set_value(std::move(status));
                       });
-  durable.WaitForNotification();
+  const absl::Status written = done.get();
   if (!written.ok()) {
     if (written.code() == absl::StatusCode::kUnavailable &&
         deps_.on_audit_failure) {
@@ -224,7 +223,7 @@ absl::Status Reloader::ActivateLocked(const CheckedCandidate& candidate,
 
 absl::StatusOr<v1::ReloadRulesetResponse> Reloader::Reload(
     ReloadTrigger trigger, absl::string_view principal) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   const std::string who =
       absl::StrCat("reload by ", TriggerName(trigger), " (", principal, ")");
   std::shared_ptr<const ActiveBundle::Snapshot> before = deps_.active->Get();

@@ -5,7 +5,7 @@
 namespace stepwise::service {
 
 WorkQueue::WorkQueue(int threads) {
-  absl::MutexLock join_lock(&join_mu_);
+  std::lock_guard<std::mutex> join_lock(join_mu_);
   threads_.reserve(static_cast<size_t>(threads));
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
@@ -13,18 +13,22 @@ WorkQueue::WorkQueue(int threads) {
 WorkQueue::~WorkQueue() { Stop(); }
 
 bool WorkQueue::Post(std::function<void()> job) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return false;
-  jobs_.push_back(std::move(job));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+    jobs_.push_back(std::move(job));
+  }
+  ready_.notify_one();
   return true;
 }
 
 void WorkQueue::Stop() {
-  absl::MutexLock join_lock(&join_mu_);  // a second Stop waits for the first
+  std::lock_guard<std::mutex> join_lock(join_mu_);  // a second Stop waits
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
+  ready_.notify_all();
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -35,11 +39,8 @@ void WorkQueue::Loop() {
   for (;;) {
     std::function<void()> job;
     {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !jobs_.empty() || stopping_;
-      };
-      mu_.Await(absl::Condition(&ready));
+      std::unique_lock<std::mutex> lock(mu_);
+      ready_.wait(lock, [this] { return !jobs_.empty() || stopping_; });
       if (jobs_.empty()) return;  // stopping, and nothing left to run
       job = std::move(jobs_.front());
       jobs_.pop_front();

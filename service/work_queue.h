@@ -8,17 +8,19 @@
 //   work.Stop();             // runs what was posted, then joins
 //
 // Thread-safety: Post and Stop may be called from any thread except a job of
-// this queue (Stop joins the threads).
+// this queue (Stop joins the threads). The locks are std::mutex rather than
+// absl::Mutex: Debian's Abseil is built without ThreadSanitizer
+// instrumentation, and a queue handing work between threads must be
+// checkable by TSan.
 #ifndef STEPWISE_SERVICE_WORK_QUEUE_H_
 #define STEPWISE_SERVICE_WORK_QUEUE_H_
 
+#include <condition_variable>
 #include <deque>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 
 namespace stepwise::service {
 
@@ -39,11 +41,12 @@ class WorkQueue {
  private:
   void Loop();
 
-  absl::Mutex mu_;
-  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Mutex join_mu_;  // held while joining; after mu_ is released
-  std::vector<std::thread> threads_ ABSL_GUARDED_BY(join_mu_);
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> jobs_;  // guarded by mu_
+  bool stopping_ = false;                   // guarded by mu_
+  std::mutex join_mu_;  // held while joining; never together with mu_
+  std::vector<std::thread> threads_;  // guarded by join_mu_
 };
 
 }  // namespace stepwise::service
