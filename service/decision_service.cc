@@ -253,8 +253,10 @@ void DecisionService::EvaluateAdmitted(
 
   const std::string subject_hash =
       deps_.subject_key->Hash(request.subject_id());
-  absl::StatusOr<std::string> body =
-      audit::DecisionRecordBody(request, decision, principal, subject_hash);
+  // A body from record.h's builder: the audit log appends it without
+  // checking it again (about 5 µs a call).
+  absl::StatusOr<audit::RecordBody> body =
+      audit::DecisionRecord(request, decision, principal, subject_hash);
   if (!body.ok()) {
     fail(absl::InternalError(absl::StrCat("cannot build the audit record: ",
                                           body.status().message())));
@@ -274,8 +276,8 @@ void DecisionService::EvaluateAdmitted(
   *response = std::move(decision);
   const v1::Action action = response->action();
 
-  deps_.audit->Append(
-      std::string(audit::kKindDecision), *std::move(body),
+  deps_.audit->AppendBody(
+      *std::move(body),
       [this, call, response, action, key, idempotency,
        remembered = std::move(remembered)](absl::Status status, uint64_t seq) {
         // On the audit writer thread: keep it short.
