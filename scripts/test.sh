@@ -22,6 +22,11 @@ if [ -n "$sanitize" ]; then
   args+=(-DSTEPWISE_SANITIZE="$sanitize" -DSTEPWISE_BUILD_BENCH=OFF)
 fi
 
+if [ "$sanitize" = "address" ]; then
+  # Third-party leaks only, each explained in the file.
+  export LSAN_OPTIONS="suppressions=$(pwd)/tests/sanitizers/lsan.supp:print_suppressions=0"
+fi
+
 jobs="$(nproc 2>/dev/null || echo 2)"
 cmake -S . -B "$build" -G Ninja "${args[@]}" > /dev/null
 cmake --build "$build" -j "$jobs"

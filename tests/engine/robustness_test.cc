@@ -2,7 +2,9 @@
 // seeded, bounded streams of mangled bundles and hostile requests. Run under
 // ASan/UBSan (scripts/test.sh --sanitize address) to make "no crash" mean
 // "no invalid memory access and no undefined behaviour" too.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
@@ -99,7 +101,13 @@ TEST(RobustnessTest, HostileRequestsAreRejectedOrDecidedNeverCrash) {
       for (int k = 0; k < items; ++k) {
         (*assessment->mutable_items())[kItems[rng() % 12]] = kValues[rng() % 8];
       }
-      if (rng() % 3 == 0) assessment->set_total(kValues[rng() % 8] + static_cast<int32_t>(rng() % 30));
+      if (rng() % 3 == 0) {
+        // In 64 bits and saturated: kValues holds the int32 limits.
+        const int64_t total = int64_t{kValues[rng() % 8]} + static_cast<int64_t>(rng() % 30);
+        assessment->set_total(static_cast<int32_t>(
+            std::clamp<int64_t>(total, std::numeric_limits<int32_t>::min(),
+                                std::numeric_limits<int32_t>::max())));
+      }
       if (rng() % 8) {
         assessment->mutable_administered_at()->set_seconds(
             rng() % 4 ? 1795600000 - static_cast<int64_t>(rng() % 3) * 86400 : kSeconds[rng() % 8]);
