@@ -57,7 +57,8 @@ BundleFiles DefaultInstruments() {
 std::shared_ptr<const Bundle> MustCompile(const BundleFiles& files) {
   engine::LoadResult r = engine::CompileBundle(files);
   if (!r.ok()) {
-    std::fprintf(stderr, "%s", engine::FormatDiagnostics(r.diagnostics).c_str());
+    std::fprintf(stderr, "%s",
+                 engine::FormatDiagnostics(r.diagnostics).c_str());
     std::abort();
   }
   return r.bundle;
@@ -107,22 +108,25 @@ HandDecision HandDecide(const HandFacts& f) {
   const bool p1 = f.phq9_item9 && *f.phq9_item9 >= 1;
   const bool p2 = f.phq9_total && *f.phq9_total >= 20;
   const bool p3 = f.gad7_total && *f.gad7_total >= 15;
-  const bool p4 = f.phq15_total && *f.phq15_total >= 15 && f.weeks >= 8.0 && f.phq15_pct &&
-                  *f.phq15_pct > -0.5;
-  const bool p5 = f.phq9_total && *f.phq9_total >= 10 && f.weeks >= 6.0 && f.phq9_pct &&
-                  *f.phq9_pct > -0.25;
+  const bool p4 = f.phq15_total && *f.phq15_total >= 15 && f.weeks >= 8.0 &&
+                  f.phq15_pct && *f.phq15_pct > -0.5;
+  const bool p5 = f.phq9_total && *f.phq9_total >= 10 && f.weeks >= 6.0 &&
+                  f.phq9_pct && *f.phq9_pct > -0.25;
   const bool p6 = f.gad7_total && *f.gad7_total >= 10 && f.weeks >= 8.0 &&
                   ((f.gad7_pct && *f.gad7_pct > -0.5) || f.step == 1);
   const bool p7 = f.phq9_pct && *f.phq9_pct <= -0.5;
-  const bool p8 = f.phq9_total && *f.phq9_total < 5 && f.gad7_total && *f.gad7_total < 5 &&
-                  f.weeks >= 12.0 && f.step > 1;
+  const bool p8 = f.phq9_total && *f.phq9_total < 5 && f.gad7_total &&
+                  *f.gad7_total < 5 && f.weeks >= 12.0 && f.step > 1;
   const int step = static_cast<int>(f.step);
   if (p1) return {v1::URGENT_SAFETY, step};
   if (p2 || p3) return {v1::REFER, 4};
-  if (p4 || p5 || p6) return step < 4 ? HandDecision{v1::STEP_UP, step + 1}
-                                      : HandDecision{v1::STAY, step};
+  if (p4 || p5 || p6)
+    return step < 4 ? HandDecision{v1::STEP_UP, step + 1}
+                    : HandDecision{v1::STAY, step};
   if (p7) return {v1::STAY, step};
-  if (p8) return step > 1 ? HandDecision{v1::STEP_DOWN, step - 1} : HandDecision{v1::STAY, step};
+  if (p8)
+    return step > 1 ? HandDecision{v1::STEP_DOWN, step - 1}
+                    : HandDecision{v1::STAY, step};
   return {v1::STAY, step};
 }
 
@@ -132,7 +136,8 @@ std::string Phq9Items(std::mt19937& rng, int* total) {
   for (int i = 1; i <= 9; ++i) {
     const int v = static_cast<int>(rng() % 4 == 0 ? rng() % 4 : rng() % 2);
     *total += v;
-    absl::StrAppend(&items, i > 1 ? ", " : "", "\"item", i, "\": ", i == 9 && rng() % 4 ? 0 : v);
+    absl::StrAppend(&items, i > 1 ? ", " : "", "\"item", i,
+                    "\": ", i == 9 && rng() % 4 ? 0 : v);
   }
   return items;
 }
@@ -146,17 +151,21 @@ std::vector<v1::EvaluateRequest> PeerRequests(size_t n) {
     std::string json = absl::StrFormat(
         R"({"subjectId": "s", "currentStep": %d, "weeksAtStep": %.1f,
             "asOf": "2026-11-20T12:00:00Z", "assessments": [)",
-        1 + static_cast<int>(rng() % 4), static_cast<double>(rng() % 160) / 10.0);
+        1 + static_cast<int>(rng() % 4),
+        static_cast<double>(rng() % 160) / 10.0);
     const char* sep = "";
     for (const char* id : {"phq9", "gad7", "phq15"}) {
       if (rng() % 8 == 0) continue;  // sometimes absent
-      const int max = std::string(id) == "phq9" ? 27 : std::string(id) == "gad7" ? 21 : 30;
+      const int max = std::string(id) == "phq9"   ? 27
+                      : std::string(id) == "gad7" ? 21
+                                                  : 30;
       const int administrations = 1 + static_cast<int>(rng() % 2);
       for (int a = 0; a < administrations; ++a) {
-        absl::StrAppend(&json, sep,
-                        absl::StrFormat(R"({"instrument": "%s", "total": %d,
+        absl::StrAppend(
+            &json, sep,
+            absl::StrFormat(R"({"instrument": "%s", "total": %d,
                             "administeredAt": "2026-%02d-01T09:00:00Z"})",
-                                        id, static_cast<int>(rng() % (max + 1)), 9 + a));
+                            id, static_cast<int>(rng() % (max + 1)), 9 + a));
         sep = ", ";
       }
     }
@@ -168,7 +177,8 @@ std::vector<v1::EvaluateRequest> PeerRequests(size_t n) {
     }
     absl::StrAppend(&json, "]}");
     v1::EvaluateRequest request;
-    if (!google::protobuf::util::JsonStringToMessage(json, &request).ok()) std::abort();
+    if (!google::protobuf::util::JsonStringToMessage(json, &request).ok())
+      std::abort();
     requests.push_back(std::move(request));
   }
   return requests;
@@ -197,22 +207,26 @@ struct PeerFixture {
       std::vector<engine::FieldViolation> violations;
       std::vector<std::string> warnings;
       const absl::Time as_of = engine::ResolveAsOf(request, absl::UnixEpoch());
-      if (!engine::DeriveFacts(b, request, as_of, &table, &violations, &warnings)) std::abort();
+      if (!engine::DeriveFacts(b, request, as_of, &table, &violations,
+                               &warnings))
+        std::abort();
       facts.emplace_back(table.slots(), table.slots() + table.size());
       steps.push_back(request.current_step());
       const std::vector<Value>& v = facts.back();
       auto i = [&](const char* p) -> std::optional<int64_t> {
         const Value& x = v[slot(p)];
-        return x.tag == expr::Tag::kInt ? std::optional<int64_t>(x.i) : std::nullopt;
+        return x.tag == expr::Tag::kInt ? std::optional<int64_t>(x.i)
+                                        : std::nullopt;
       };
       auto d = [&](const char* p) -> std::optional<double> {
         const Value& x = v[slot(p)];
-        return x.tag == expr::Tag::kDouble ? std::optional<double>(x.d) : std::nullopt;
+        return x.tag == expr::Tag::kDouble ? std::optional<double>(x.d)
+                                           : std::nullopt;
       };
-      hand.push_back(HandFacts{i("phq9.item9"), i("phq9.total"), i("gad7.total"),
-                               i("phq15.total"), d("phq9.pct_change"), d("gad7.pct_change"),
-                               d("phq15.pct_change"), request.current_step(),
-                               request.weeks_at_step()});
+      hand.push_back(HandFacts{
+          i("phq9.item9"), i("phq9.total"), i("gad7.total"), i("phq15.total"),
+          d("phq9.pct_change"), d("gad7.pct_change"), d("phq15.pct_change"),
+          request.current_step(), request.weeks_at_step()});
     }
     // Both sides must decide the same: a benchmark of a wrong answer is no
     // benchmark.
@@ -221,9 +235,11 @@ struct PeerFixture {
       engine::Decide(b, facts[k].data(), steps[k], &core);
       const HandDecision h = HandDecide(hand[k]);
       if (core.action != h.action || core.step != h.step) {
-        std::fprintf(stderr, "peer set disagrees on request %zu: engine %s/%d, hand %s/%d\n", k,
-                     v1::Action_Name(core.action).c_str(), core.step,
-                     v1::Action_Name(h.action).c_str(), h.step);
+        std::fprintf(
+            stderr,
+            "peer set disagrees on request %zu: engine %s/%d, hand %s/%d\n", k,
+            v1::Action_Name(core.action).c_str(), core.step,
+            v1::Action_Name(h.action).c_str(), h.step);
         std::abort();
       }
     }
@@ -269,10 +285,14 @@ BENCHMARK(BM_PeerSet_Engine);
 // and totalled by the engine); otherwise the totals computed from the same
 // items (an EHR that stores only totals).
 v1::EvaluateRequest DefaultBundleRequest(bool with_items = true) {
-  std::string json = R"({"subjectId": "patient-1", "currentStep": 2, "weeksAtStep": 9,
+  std::string json =
+      R"({"subjectId": "patient-1", "currentStep": 2, "weeksAtStep": 9,
       "asOf": "2026-11-20T12:00:00Z", "assessments": [)";
-  const struct { const char* id; int items; int value; } kInstruments[] = {
-      {"phq9", 9, 1}, {"gad7", 7, 1}, {"phq15", 15, 1}};
+  const struct {
+    const char* id;
+    int items;
+    int value;
+  } kInstruments[] = {{"phq9", 9, 1}, {"gad7", 7, 1}, {"phq15", 15, 1}};
   const char* sep = "";
   for (const auto& inst : kInstruments) {
     for (int a = 0; a < 3; ++a) {
@@ -280,21 +300,25 @@ v1::EvaluateRequest DefaultBundleRequest(bool with_items = true) {
       int total = 0;
       for (int i = 1; i <= inst.items; ++i) {
         // item9 stays 0 so the safety rules do not short-cut the decision.
-        const int v = (std::string(inst.id) == "phq9" && i == 9) ? 0 : (inst.value + a + i) % 3;
+        const int v = (std::string(inst.id) == "phq9" && i == 9)
+                          ? 0
+                          : (inst.value + a + i) % 3;
         total += v;
         absl::StrAppend(&items, i > 1 ? ", " : "", "\"item", i, "\": ", v);
       }
-      const std::string scores = with_items ? absl::StrCat(R"("items": {)", items, "}")
-                                            : absl::StrCat(R"("total": )", total);
-      absl::StrAppend(&json, sep, R"({"instrument": ")", inst.id, R"(", )", scores,
-                      R"(, "administeredAt": "2026-)", absl::StrFormat("%02d", 9 + a),
-                      R"(-15T09:00:00Z"})");
+      const std::string scores = with_items
+                                     ? absl::StrCat(R"("items": {)", items, "}")
+                                     : absl::StrCat(R"("total": )", total);
+      absl::StrAppend(&json, sep, R"({"instrument": ")", inst.id, R"(", )",
+                      scores, R"(, "administeredAt": "2026-)",
+                      absl::StrFormat("%02d", 9 + a), R"(-15T09:00:00Z"})");
       sep = ", ";
     }
   }
   absl::StrAppend(&json, "]}");
   v1::EvaluateRequest request;
-  if (!google::protobuf::util::JsonStringToMessage(json, &request).ok()) std::abort();
+  if (!google::protobuf::util::JsonStringToMessage(json, &request).ok())
+    std::abort();
   return request;
 }
 
@@ -319,16 +343,20 @@ BENCHMARK(BM_DefaultBundle_CopyRequest);
 
 void BM_DefaultBundle_Evaluate(benchmark::State& state) {
   const Bundle& bundle = *DefaultBundle();
-  const v1::EvaluateRequest request = DefaultBundleRequest(/*with_items=*/state.range(0) == 1);
+  const v1::EvaluateRequest request =
+      DefaultBundleRequest(/*with_items=*/state.range(0) == 1);
   {
-    engine::EvaluationResult r = engine::Evaluate(bundle, request, absl::UnixEpoch());
+    engine::EvaluationResult r =
+        engine::Evaluate(bundle, request, absl::UnixEpoch());
     if (!r.ok()) std::abort();
     state.SetLabel(absl::StrCat(v1::Action_Name(r.decision.action()), ", ",
                                 r.decision.matched_rules_size(), " matched, ",
-                                r.decision.unevaluated_rules_size(), " undecided"));
+                                r.decision.unevaluated_rules_size(),
+                                " undecided"));
   }
   for (auto _ : state) {
-    engine::EvaluationResult r = engine::Evaluate(bundle, request, absl::UnixEpoch());
+    engine::EvaluationResult r =
+        engine::Evaluate(bundle, request, absl::UnixEpoch());
     benchmark::DoNotOptimize(r);
   }
   state.SetItemsProcessed(state.iterations());
@@ -347,33 +375,51 @@ define:
   slow: weeks_at_step >= 8.0 && phq9.pct_change > -0.5
 rules:
 )";
-  const char* const kActions[] = {"STEP_UP", "STAY", "STEP_DOWN", "REFER", "URGENT_SAFETY"};
+  const char* const kActions[] = {"STEP_UP", "STAY", "STEP_DOWN", "REFER",
+                                  "URGENT_SAFETY"};
   for (int k = 0; k < rules; ++k) {
     const char* action = kActions[k % 5];
     std::string when;
     switch (k % 4) {
-      case 0: when = absl::StrCat("phq9.total >= ", k % 27, " && weeks_at_step >= ", k % 12, ".0"); break;
-      case 1: when = absl::StrCat("gad7.total >= ", k % 21, " && (gad7.pct_change > -0.", k % 9,
-                                  " || current_step == ", 1 + k % 4, ")"); break;
-      case 2: when = absl::StrCat("slow && phq15.total >= ", k % 30, " && !(\"red_flag\" in flags)"); break;
-      default: when = absl::StrCat("has(previous.phq9) && previous.phq9.total - phq9.total >= ", k % 10,
-                                   " && max(gad7.total, phq9.total) < ", 5 + k % 20); break;
+      case 0:
+        when = absl::StrCat("phq9.total >= ", k % 27,
+                            " && weeks_at_step >= ", k % 12, ".0");
+        break;
+      case 1:
+        when =
+            absl::StrCat("gad7.total >= ", k % 21, " && (gad7.pct_change > -0.",
+                         k % 9, " || current_step == ", 1 + k % 4, ")");
+        break;
+      case 2:
+        when = absl::StrCat("slow && phq15.total >= ", k % 30,
+                            " && !(\"red_flag\" in flags)");
+        break;
+      default:
+        when = absl::StrCat(
+            "has(previous.phq9) && previous.phq9.total - phq9.total >= ",
+            k % 10, " && max(gad7.total, phq9.total) < ", 5 + k % 20);
+        break;
     }
     absl::StrAppend(&text, "  - id: GEN-", k, "\n    title: generated rule ", k,
                     "\n    when: '", when, "'\n    action: ", action, "\n");
-    if (std::string(action) == "REFER") absl::StrAppend(&text, "    refer_to: specialist\n");
-    absl::StrAppend(&text, "    rationale: generated\n    follow_up: generated\n    source: bench\n");
+    if (std::string(action) == "REFER")
+      absl::StrAppend(&text, "    refer_to: specialist\n");
+    absl::StrAppend(&text,
+                    "    rationale: generated\n    follow_up: generated\n    "
+                    "source: bench\n");
   }
-  absl::StrAppend(&text, "default: {action: STAY, rationale: nothing matched}\n");
+  absl::StrAppend(&text,
+                  "default: {action: STAY, rationale: nothing matched}\n");
   return text;
 }
 
 std::filesystem::path& GeneratedBundleDir() {
   static auto* dir = new std::filesystem::path([] {
-    const std::filesystem::path dir =
-        std::filesystem::temp_directory_path() / absl::StrCat("stepwise-bench-", getpid());
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                      absl::StrCat("stepwise-bench-", getpid());
     std::filesystem::create_directories(dir / "instruments");
-    for (const auto& [path, text] : DefaultInstruments()) std::ofstream(dir / path) << text;
+    for (const auto& [path, text] : DefaultInstruments())
+      std::ofstream(dir / path) << text;
     std::ofstream(dir / "ruleset.yaml") << GeneratedRuleset(1000);
     return dir;
   }());
@@ -398,7 +444,9 @@ void BM_Load1000Rules_LoadAndLint(benchmark::State& state) {
     absl::StatusOr<engine::LoadResult> r = engine::LoadBundle(dir);
     if (!r.ok() || !r->ok()) {
       state.SkipWithError("generated bundle does not load");
-      if (r.ok()) std::fprintf(stderr, "%s", engine::FormatDiagnostics(r->diagnostics).c_str());
+      if (r.ok())
+        std::fprintf(stderr, "%s",
+                     engine::FormatDiagnostics(r->diagnostics).c_str());
       return;
     }
     benchmark::DoNotOptimize(r);
@@ -414,8 +462,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       if (run.run_type == Run::RT_Iteration && !run.error_occurred) {
-        ns_per_op_[run.benchmark_name()] = run.GetAdjustedCPUTime() *
-                                           (run.time_unit == benchmark::kMillisecond ? 1e6 : 1.0);
+        ns_per_op_[run.benchmark_name()] =
+            run.GetAdjustedCPUTime() *
+            (run.time_unit == benchmark::kMillisecond ? 1e6 : 1.0);
       }
     }
     ConsoleReporter::ReportRuns(runs);
@@ -430,25 +479,36 @@ class RatioReporter : public benchmark::ConsoleReporter {
     const double hand = ns("BM_PeerSet_HandWritten");
     const double engine = ns("BM_PeerSet_Engine");
     if (hand > 0 && engine > 0) {
-      std::printf("  peer set: engine %.1f M decisions/s (goal >= 10), %.2fx the hand-written "
-                  "function (goal <= 2.5x)\n", 1e3 / engine, engine / hand);
+      std::printf(
+          "  peer set: engine %.1f M decisions/s (goal >= 10), %.2fx the "
+          "hand-written "
+          "function (goal <= 2.5x)\n",
+          1e3 / engine, engine / hand);
     }
     const double copy = ns("BM_DefaultBundle_CopyRequest");
     const double eval = ns("BM_DefaultBundle_Evaluate/items:1");
     const double eval_totals = ns("BM_DefaultBundle_Evaluate/items:0");
     if (copy > 0 && eval > 0) {
-      std::printf("  default bundle, items sent: %.2f M decisions/s on one core (goal >= 1), "
-                  "%.1fx a copy of the request\n", 1e3 / eval, eval / copy);
+      std::printf(
+          "  default bundle, items sent: %.2f M decisions/s on one core (goal "
+          ">= 1), "
+          "%.1fx a copy of the request\n",
+          1e3 / eval, eval / copy);
     }
     if (eval_totals > 0) {
-      std::printf("  default bundle, totals sent: %.2f M decisions/s on one core (goal >= 1)\n",
-                  1e3 / eval_totals);
+      std::printf(
+          "  default bundle, totals sent: %.2f M decisions/s on one core (goal "
+          ">= 1)\n",
+          1e3 / eval_totals);
     }
     const double parse = ns("BM_Load1000Rules_YamlParseOnly");
     const double load = ns("BM_Load1000Rules_LoadAndLint");
     if (parse > 0 && load > 0) {
-      std::printf("  1,000-rule bundle: load + lint %.1f ms (goal < 200), %.1fx parsing its "
-                  "YAML alone\n", load / 1e6, load / parse);
+      std::printf(
+          "  1,000-rule bundle: load + lint %.1f ms (goal < 200), %.1fx "
+          "parsing its "
+          "YAML alone\n",
+          load / 1e6, load / parse);
     }
   }
 

@@ -28,12 +28,16 @@ Bundle::~Bundle() = default;
 const std::string& Bundle::name() const { return compiled_->name; }
 const std::string& Bundle::version() const { return compiled_->version; }
 const std::string& Bundle::sha256() const { return compiled_->sha256; }
-const std::string& Bundle::approved_by() const { return compiled_->approved_by; }
+const std::string& Bundle::approved_by() const {
+  return compiled_->approved_by;
+}
 std::optional<absl::Time> Bundle::effective_from() const {
   return compiled_->effective_from;
 }
 int Bundle::max_step() const { return compiled_->max_step; }
-const std::map<int, std::string>& Bundle::steps() const { return compiled_->steps; }
+const std::map<int, std::string>& Bundle::steps() const {
+  return compiled_->steps;
+}
 const std::vector<RuleSummary>& Bundle::rules() const {
   return compiled_->rule_summaries;
 }
@@ -89,7 +93,8 @@ bool IsYaml(absl::string_view path) {
 }
 
 bool IsIdentifier(std::string_view s) {
-  if (s.empty() || !(std::islower(static_cast<unsigned char>(s[0])) != 0)) return false;
+  if (s.empty() || !(std::islower(static_cast<unsigned char>(s[0])) != 0))
+    return false;
   for (char c : s) {
     if (!(std::islower(static_cast<unsigned char>(c)) != 0 ||
           std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '_')) {
@@ -157,7 +162,8 @@ void Loader::ReportIssues(YamlFile& file, const YAML::Node& node,
   for (const expr::Issue& issue : issues) {
     const size_t offset = OffsetOf(node.Scalar(), issue.line, issue.column);
     const auto [line, column] = file.ScalarPosition(node, offset);
-    diagnostics_.push_back(Diagnostic{file.path(), line, column, issue.message});
+    diagnostics_.push_back(
+        Diagnostic{file.path(), line, column, issue.message});
   }
 }
 
@@ -175,28 +181,32 @@ LoadResult Loader::Run() {
     } else if (parts.size() == 2 && parts[0] == "tests") {
       tests.push_back(path);
     } else {
-      diagnostics_.push_back(Diagnostic{
-          path, 0, 0,
-          "not part of a bundle: YAML files belong at the top (the ruleset), in "
-          "instruments/ or in tests/"});
+      diagnostics_.push_back(Diagnostic{path, 0, 0,
+                                        "not part of a bundle: YAML files "
+                                        "belong at the top (the ruleset), in "
+                                        "instruments/ or in tests/"});
     }
   }
   if (rulesets.size() != 1) {
     diagnostics_.push_back(Diagnostic{
         rulesets.empty() ? "." : rulesets[1], 0, 0,
         rulesets.empty()
-            ? "no ruleset: a bundle needs exactly one YAML file at its top level"
+            ? "no ruleset: a bundle needs exactly one YAML file at its top "
+              "level"
             : absl::StrCat("more than one ruleset at the top level (",
-                           absl::StrJoin(rulesets, ", "), "); a bundle has exactly one")});
+                           absl::StrJoin(rulesets, ", "),
+                           "); a bundle has exactly one")});
   }
   if (instruments.size() > bundle_->options.max_instruments) {
-    diagnostics_.push_back(Diagnostic{
-        "instruments", 0, 0,
-        absl::StrCat(instruments.size(), " instruments, more than the limit of ",
-                     bundle_->options.max_instruments)});
+    diagnostics_.push_back(
+        Diagnostic{"instruments", 0, 0,
+                   absl::StrCat(instruments.size(),
+                                " instruments, more than the limit of ",
+                                bundle_->options.max_instruments)});
     instruments.resize(bundle_->options.max_instruments);
   }
-  for (const std::string& path : instruments) LoadInstrument(path, files_.at(path));
+  for (const std::string& path : instruments)
+    LoadInstrument(path, files_.at(path));
   if (rulesets.size() == 1) LoadRuleset(rulesets[0], files_.at(rulesets[0]));
   for (const std::string& path : tests) LoadTests(path, files_.at(path));
 
@@ -223,26 +233,29 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
     const YAML::Node& n = *root;
     if (!file.CheckMap(n, "instrument",
                        {"id", "title", "description", "loinc", "item_count",
-                        "item_range", "item_names", "item_ranges", "total", "missing",
-                        "bands", "reliable_change", "caseness",
+                        "item_range", "item_names", "item_ranges", "total",
+                        "missing", "bands", "reliable_change", "caseness",
                         "minimal_important_difference", "source"},
-                       {"id", "title", "item_count", "item_range", "total", "missing",
-                        "source"})) {
+                       {"id", "title", "item_count", "item_range", "total",
+                        "missing", "source"})) {
       return;
     }
     auto def = std::make_unique<InstrumentDef>();
     def->file = path;
     std::optional<std::string> id = file.String(n["id"], "id");
     if (!id) return;
-    const std::string stem = path.substr(path.find('/') + 1, path.rfind('.') - path.find('/') - 1);
+    const std::string stem =
+        path.substr(path.find('/') + 1, path.rfind('.') - path.find('/') - 1);
     if (!IsIdentifier(*id)) {
-      file.Error(n["id"], absl::StrCat("instrument id '", *id,
-                                       "' must be lower-case letters, digits and _"));
+      file.Error(n["id"],
+                 absl::StrCat("instrument id '", *id,
+                              "' must be lower-case letters, digits and _"));
     } else if (IsReservedName(*id)) {
       file.Error(n["id"], absl::StrCat("'", *id, "' is a reserved name"));
     } else if (*id != stem) {
-      file.Error(n["id"], absl::StrCat("instrument id '", *id,
-                                       "' does not match its file name '", stem, "'"));
+      file.Error(n["id"],
+                 absl::StrCat("instrument id '", *id,
+                              "' does not match its file name '", stem, "'"));
     }
     if (bundle_->FindInstrument(*id) != nullptr) {
       file.Error(n["id"], absl::StrCat("duplicate instrument id '", *id, "'"));
@@ -265,7 +278,8 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
                 file.Error(jt->second, "a LOINC code must be text");
                 continue;
               }
-              def->loinc[absl::StrCat(it->first.Scalar(), ".", jt->first.Scalar())] =
+              def->loinc[absl::StrCat(it->first.Scalar(), ".",
+                                      jt->first.Scalar())] =
                   jt->second.Scalar();
             }
           } else {
@@ -275,15 +289,19 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
       }
     }
 
-    std::optional<int64_t> count = file.Int(n["item_count"], "item_count", 1, 64);
+    std::optional<int64_t> count =
+        file.Int(n["item_count"], "item_count", 1, 64);
     if (!count) return;
     int range_min = 0;
     int range_max = 0;
     const YAML::Node& range = n["item_range"];
     if (file.CheckMap(range, "item_range", {"min", "max"}, {"min", "max"})) {
-      range_min = static_cast<int>(file.Int(range["min"], "item_range.min", 0, 1000).value_or(0));
-      range_max = static_cast<int>(file.Int(range["max"], "item_range.max", 0, 1000).value_or(0));
-      if (range_min > range_max) file.Error(range, "item_range.min is above item_range.max");
+      range_min = static_cast<int>(
+          file.Int(range["min"], "item_range.min", 0, 1000).value_or(0));
+      range_max = static_cast<int>(
+          file.Int(range["max"], "item_range.max", 0, 1000).value_or(0));
+      if (range_min > range_max)
+        file.Error(range, "item_range.min is above item_range.max");
     }
     if (n["item_names"]) {
       std::optional<std::vector<std::string>> names =
@@ -291,22 +309,27 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
       if (names) {
         if (static_cast<int64_t>(names->size()) != *count) {
           file.Error(n["item_names"],
-                     absl::StrCat(names->size(), " item names for item_count ", *count));
+                     absl::StrCat(names->size(), " item names for item_count ",
+                                  *count));
         }
         std::set<std::string> seen;
         for (const std::string& name : *names) {
           if (!IsIdentifier(name)) {
-            file.Error(n["item_names"], absl::StrCat("item name '", name,
-                                                     "' must be lower-case letters, digits and _"));
+            file.Error(
+                n["item_names"],
+                absl::StrCat("item name '", name,
+                             "' must be lower-case letters, digits and _"));
           }
           if (!seen.insert(name).second) {
-            file.Error(n["item_names"], absl::StrCat("duplicate item name '", name, "'"));
+            file.Error(n["item_names"],
+                       absl::StrCat("duplicate item name '", name, "'"));
           }
         }
         def->item_names = *names;
       }
     } else {
-      for (int64_t i = 1; i <= *count; ++i) def->item_names.push_back(absl::StrCat("item", i));
+      for (int64_t i = 1; i <= *count; ++i)
+        def->item_names.push_back(absl::StrCat("item", i));
     }
     def->BuildItemIndex();
     def->item_min.assign(def->item_names.size(), range_min);
@@ -319,13 +342,18 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
         for (auto it = overrides.begin(); it != overrides.end(); ++it) {
           const int idx = def->ItemIndex(it->first.Scalar());
           if (idx < 0) {
-            file.Error(it->first, absl::StrCat("'", it->first.Scalar(),
-                                               "' is not an item of ", def->id));
+            file.Error(it->first,
+                       absl::StrCat("'", it->first.Scalar(),
+                                    "' is not an item of ", def->id));
             continue;
           }
-          if (!file.CheckMap(it->second, "item range", {"min", "max"}, {"min", "max"})) continue;
-          def->item_min[idx] = static_cast<int>(file.Int(it->second["min"], "min", 0, 1000).value_or(0));
-          def->item_max[idx] = static_cast<int>(file.Int(it->second["max"], "max", 0, 1000).value_or(0));
+          if (!file.CheckMap(it->second, "item range", {"min", "max"},
+                             {"min", "max"}))
+            continue;
+          def->item_min[idx] = static_cast<int>(
+              file.Int(it->second["min"], "min", 0, 1000).value_or(0));
+          def->item_max[idx] = static_cast<int>(
+              file.Int(it->second["max"], "max", 0, 1000).value_or(0));
           if (def->item_min[idx] > def->item_max[idx]) {
             file.Error(it->second, "min is above max");
           }
@@ -343,12 +371,16 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
     if (total.IsScalar() && total.Scalar() == "none") {
       def->has_total = false;
     } else if (file.CheckMap(total, "total", {"min", "max"}, {"min", "max"})) {
-      def->total_min = static_cast<int>(file.Int(total["min"], "total.min", 0, 64000).value_or(0));
-      def->total_max = static_cast<int>(file.Int(total["max"], "total.max", 0, 64000).value_or(0));
+      def->total_min = static_cast<int>(
+          file.Int(total["min"], "total.min", 0, 64000).value_or(0));
+      def->total_max = static_cast<int>(
+          file.Int(total["max"], "total.max", 0, 64000).value_or(0));
       if (def->total_min != sum_min || def->total_max != sum_max) {
-        file.Error(total, absl::StrCat("total range ", def->total_min, "..", def->total_max,
-                                       " differs from what the items can sum to (",
-                                       sum_min, "..", sum_max, ")"));
+        file.Error(
+            total,
+            absl::StrCat("total range ", def->total_min, "..", def->total_max,
+                         " differs from what the items can sum to (", sum_min,
+                         "..", sum_max, ")"));
       }
     }
 
@@ -357,18 +389,22 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
                       {"max_missing", "proration", "beyond_max", "skip_logic"},
                       {"max_missing", "beyond_max"})) {
       def->max_missing = static_cast<int>(
-          file.Int(missing["max_missing"], "max_missing", 0, *count - 1).value_or(0));
+          file.Int(missing["max_missing"], "max_missing", 0, *count - 1)
+              .value_or(0));
       if (missing["proration"]) {
-        def->proration = file.Bool(missing["proration"], "proration").value_or(false);
+        def->proration =
+            file.Bool(missing["proration"], "proration").value_or(false);
       }
-      std::optional<std::string> beyond = file.String(missing["beyond_max"], "beyond_max");
+      std::optional<std::string> beyond =
+          file.String(missing["beyond_max"], "beyond_max");
       if (beyond == "no_total") {
         def->beyond_max = BeyondMax::kNoTotal;
       } else if (beyond == "reject") {
         def->beyond_max = BeyondMax::kReject;
       } else if (beyond) {
-        file.Error(missing["beyond_max"], absl::StrCat("beyond_max '", *beyond,
-                                                       "' must be no_total or reject"));
+        file.Error(missing["beyond_max"],
+                   absl::StrCat("beyond_max '", *beyond,
+                                "' must be no_total or reject"));
       }
       if (def->proration && !def->has_total) {
         file.Error(missing["proration"], "proration needs a total");
@@ -385,26 +421,33 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
             }
             SkipRule skip;
             const YAML::Node& cond = rule["if"];
-            if (!file.CheckMap(cond, "skip condition", {"item", "equals"}, {"item", "equals"})) continue;
+            if (!file.CheckMap(cond, "skip condition", {"item", "equals"},
+                               {"item", "equals"}))
+              continue;
             skip.if_item = def->ItemIndex(cond["item"].Scalar());
             if (skip.if_item < 0) {
-              file.Error(cond["item"], absl::StrCat("'", cond["item"].Scalar(),
-                                                    "' is not an item of ", def->id));
+              file.Error(cond["item"],
+                         absl::StrCat("'", cond["item"].Scalar(),
+                                      "' is not an item of ", def->id));
               continue;
             }
-            skip.equals = static_cast<int>(file.Int(cond["equals"], "equals", 0, 1000).value_or(0));
+            skip.equals = static_cast<int>(
+                file.Int(cond["equals"], "equals", 0, 1000).value_or(0));
             std::optional<std::vector<std::string>> skipped =
                 file.StringList(rule["skipped"], "skipped");
             if (!skipped) continue;
             for (const std::string& name : *skipped) {
               const int idx = def->ItemIndex(name);
               if (idx < 0) {
-                file.Error(rule["skipped"], absl::StrCat("'", name, "' is not an item of ", def->id));
+                file.Error(
+                    rule["skipped"],
+                    absl::StrCat("'", name, "' is not an item of ", def->id));
                 continue;
               }
               skip.skipped.push_back(idx);
             }
-            skip.value = static_cast<int>(file.Int(rule["value"], "value", 0, 1000).value_or(0));
+            skip.value = static_cast<int>(
+                file.Int(rule["value"], "value", 0, 1000).value_or(0));
             def->skip_logic.push_back(std::move(skip));
           }
         }
@@ -416,37 +459,46 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
       if (!def->has_total) {
         file.Error(bands, "bands need a total");
       } else if (!bands.IsSequence() || bands.size() == 0) {
-        file.Error(bands, "bands must be a non-empty list of {label, min, max}");
+        file.Error(bands,
+                   "bands must be a non-empty list of {label, min, max}");
       } else {
         int expect_min = def->total_min;
         std::set<std::string> labels;
         for (const YAML::Node& band_node : bands) {
-          if (!file.CheckMap(band_node, "band", {"label", "min", "max"}, {"label", "min", "max"})) {
+          if (!file.CheckMap(band_node, "band", {"label", "min", "max"},
+                             {"label", "min", "max"})) {
             continue;
           }
           Band band;
           band.label = file.String(band_node["label"], "label").value_or("");
-          band.min = static_cast<int>(file.Int(band_node["min"], "band min", 0, 64000).value_or(0));
-          band.max = static_cast<int>(file.Int(band_node["max"], "band max", 0, 64000).value_or(0));
+          band.min = static_cast<int>(
+              file.Int(band_node["min"], "band min", 0, 64000).value_or(0));
+          band.max = static_cast<int>(
+              file.Int(band_node["max"], "band max", 0, 64000).value_or(0));
           if (!IsIdentifier(band.label)) {
-            file.Error(band_node["label"], "a band label must be lower-case letters, digits and _");
+            file.Error(band_node["label"],
+                       "a band label must be lower-case letters, digits and _");
           }
           if (!labels.insert(band.label).second) {
-            file.Error(band_node["label"], absl::StrCat("duplicate band label '", band.label, "'"));
+            file.Error(band_node["label"],
+                       absl::StrCat("duplicate band label '", band.label, "'"));
           }
           if (band.min != expect_min) {
             file.Error(band_node["min"],
-                       absl::StrCat("band '", band.label, "' starts at ", band.min,
-                                    "; bands must be contiguous, so it should start at ",
-                                    expect_min));
+                       absl::StrCat(
+                           "band '", band.label, "' starts at ", band.min,
+                           "; bands must be contiguous, so it should start at ",
+                           expect_min));
           }
-          if (band.max < band.min) file.Error(band_node["max"], "band max is below its min");
+          if (band.max < band.min)
+            file.Error(band_node["max"], "band max is below its min");
           expect_min = band.max + 1;
           def->bands.push_back(std::move(band));
         }
         if (!def->bands.empty() && def->bands.back().max != def->total_max) {
-          file.Error(bands, absl::StrCat("bands end at ", def->bands.back().max,
-                                         " but the total reaches ", def->total_max));
+          file.Error(bands,
+                     absl::StrCat("bands end at ", def->bands.back().max,
+                                  " but the total reaches ", def->total_max));
         }
       }
     }
@@ -455,8 +507,10 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
       if (!def->has_total) {
         file.Error(n["reliable_change"], "reliable_change needs a total");
       } else {
-        def->reliable_change = static_cast<int>(
-            file.Int(n["reliable_change"], "reliable_change", 1, std::max(span, 1)).value_or(1));
+        def->reliable_change =
+            static_cast<int>(file.Int(n["reliable_change"], "reliable_change",
+                                      1, std::max(span, 1))
+                                 .value_or(1));
       }
     }
     if (n["caseness"]) {
@@ -464,13 +518,14 @@ void Loader::LoadInstrument(const std::string& path, const std::string& text) {
         file.Error(n["caseness"], "caseness needs a total");
       } else {
         def->caseness = static_cast<int>(
-            file.Int(n["caseness"], "caseness", def->total_min, def->total_max).value_or(0));
+            file.Int(n["caseness"], "caseness", def->total_min, def->total_max)
+                .value_or(0));
       }
     }
     if (n["minimal_important_difference"]) {
       def->minimal_important_difference = static_cast<int>(
-          file.Int(n["minimal_important_difference"], "minimal_important_difference", 1,
-                   std::max(span, 1))
+          file.Int(n["minimal_important_difference"],
+                   "minimal_important_difference", 1, std::max(span, 1))
               .value_or(1));
     }
     if (diagnostics_.size() != errors_before) return;
@@ -487,28 +542,36 @@ void Loader::LoadRuleset(const std::string& path, const std::string& text) {
   if (!root) return;
   try {
     const YAML::Node& n = *root;
-    if (!file.CheckMap(n, "ruleset file",
-                       {"ruleset", "version", "approved_by", "effective_from",
-                        "description", "steps", "flags", "define", "rules", "default"},
-                       {"ruleset", "version", "steps", "rules", "default"})) {
+    if (!file.CheckMap(
+            n, "ruleset file",
+            {"ruleset", "version", "approved_by", "effective_from",
+             "description", "steps", "flags", "define", "rules", "default"},
+            {"ruleset", "version", "steps", "rules", "default"})) {
       if (!n.IsMap()) return;
     }
-    if (n["ruleset"]) bundle_->name = file.String(n["ruleset"], "ruleset").value_or("");
-    if (n["version"]) bundle_->version = file.String(n["version"], "version").value_or("");
+    if (n["ruleset"])
+      bundle_->name = file.String(n["ruleset"], "ruleset").value_or("");
+    if (n["version"])
+      bundle_->version = file.String(n["version"], "version").value_or("");
     if (n["approved_by"]) {
-      bundle_->approved_by = file.String(n["approved_by"], "approved_by").value_or("");
+      bundle_->approved_by =
+          file.String(n["approved_by"], "approved_by").value_or("");
     }
     if (n["description"]) {
-      bundle_->description = file.String(n["description"], "description").value_or("");
+      bundle_->description =
+          file.String(n["description"], "description").value_or("");
     }
     if (n["effective_from"]) {
-      std::optional<std::string> s = file.String(n["effective_from"], "effective_from");
+      std::optional<std::string> s =
+          file.String(n["effective_from"], "effective_from");
       if (s) {
         bundle_->effective_from = ParseTimeOrDate(*s);
         if (!bundle_->effective_from) {
-          file.Error(n["effective_from"],
-                     absl::StrCat("effective_from '", *s,
-                                  "' is neither a date (2026-11-01) nor an RFC 3339 time"));
+          file.Error(
+              n["effective_from"],
+              absl::StrCat(
+                  "effective_from '", *s,
+                  "' is neither a date (2026-11-01) nor an RFC 3339 time"));
         }
       }
     }
@@ -519,22 +582,26 @@ void Loader::LoadRuleset(const std::string& path, const std::string& text) {
       } else {
         for (auto it = steps.begin(); it != steps.end(); ++it) {
           std::optional<int64_t> step = file.Int(it->first, "step", 1, 100);
-          std::optional<std::string> name = file.String(it->second, "step name");
+          std::optional<std::string> name =
+              file.String(it->second, "step name");
           if (!step || !name) continue;
           if (!bundle_->steps.emplace(static_cast<int>(*step), *name).second) {
-            file.Error(it->first, absl::StrCat("step ", *step, " is declared twice"));
+            file.Error(it->first,
+                       absl::StrCat("step ", *step, " is declared twice"));
           }
         }
         int expect = 1;
         for (const auto& [step, name] : bundle_->steps) {
           if (step != expect) {
-            file.Error(steps, absl::StrCat("steps must be numbered 1..N without gaps; ",
-                                           expect, " is missing"));
+            file.Error(steps, absl::StrCat(
+                                  "steps must be numbered 1..N without gaps; ",
+                                  expect, " is missing"));
             break;
           }
           ++expect;
         }
-        bundle_->max_step = bundle_->steps.empty() ? 0 : bundle_->steps.rbegin()->first;
+        bundle_->max_step =
+            bundle_->steps.empty() ? 0 : bundle_->steps.rbegin()->first;
       }
     }
     if (n["flags"]) {
@@ -546,18 +613,21 @@ void Loader::LoadRuleset(const std::string& path, const std::string& text) {
           std::string id;
           if (flag.IsScalar()) {
             id = flag.Scalar();
-          } else if (file.CheckMap(flag, "flag", {"id", "description"}, {"id"})) {
+          } else if (file.CheckMap(flag, "flag", {"id", "description"},
+                                   {"id"})) {
             id = file.String(flag["id"], "flag id").value_or("");
             if (flag["description"]) {
               bundle_->flag_descriptions[id] =
-                  file.String(flag["description"], "flag description").value_or("");
+                  file.String(flag["description"], "flag description")
+                      .value_or("");
             }
           } else {
             continue;
           }
           if (!IsIdentifier(id)) {
-            file.Error(flag, absl::StrCat("flag '", id,
-                                          "' must be lower-case letters, digits and _"));
+            file.Error(flag, absl::StrCat(
+                                 "flag '", id,
+                                 "' must be lower-case letters, digits and _"));
           } else if (bundle_->FlagIndex(id) >= 0) {
             file.Error(flag, absl::StrCat("flag '", id, "' is declared twice"));
           } else {
@@ -578,18 +648,22 @@ void Loader::LoadRuleset(const std::string& path, const std::string& text) {
         for (auto it = defines.begin(); it != defines.end(); ++it) {
           const std::string name = it->first.Scalar();
           if (!IsIdentifier(name) || IsReservedName(name)) {
-            file.Error(it->first, absl::StrCat("'", name,
-                                               "' cannot name a define: use lower-case "
-                                               "letters, digits and _, not a reserved word"));
+            file.Error(
+                it->first,
+                absl::StrCat("'", name,
+                             "' cannot name a define: use lower-case "
+                             "letters, digits and _, not a reserved word"));
             continue;
           }
           if (bundle_->decls.FindFact(name) || bundle_->decls.FindGroup(name)) {
-            file.Error(it->first, absl::StrCat("define '", name, "' would hide the fact '",
-                                               name, "'"));
+            file.Error(it->first,
+                       absl::StrCat("define '", name, "' would hide the fact '",
+                                    name, "'"));
             continue;
           }
           if (bundle_->defines.Contains(name)) {
-            file.Error(it->first, absl::StrCat("define '", name, "' is declared twice"));
+            file.Error(it->first,
+                       absl::StrCat("define '", name, "' is declared twice"));
             continue;
           }
           if (!it->second.IsScalar()) {
@@ -598,7 +672,8 @@ void Loader::LoadRuleset(const std::string& path, const std::string& text) {
           }
           std::vector<expr::Issue> issues;
           bundle_->define_texts.emplace_back(name, it->second.Scalar());
-          bundle_->defines.Add(name, it->second.Scalar(), bundle_->decls, limits, &issues);
+          bundle_->defines.Add(name, it->second.Scalar(), bundle_->decls,
+                               limits, &issues);
           ReportIssues(file, it->second, issues);
         }
       }
@@ -606,20 +681,25 @@ void Loader::LoadRuleset(const std::string& path, const std::string& text) {
     if (n["rules"]) LoadRules(file, n["rules"]);
     if (n["default"]) {
       const YAML::Node& d = n["default"];
-      if (file.CheckMap(d, "default", {"action", "rationale", "follow_up", "source"},
+      if (file.CheckMap(d, "default",
+                        {"action", "rationale", "follow_up", "source"},
                         {"action", "rationale"})) {
         std::optional<std::string> action = file.String(d["action"], "action");
         if (action && *action != "STAY") {
-          file.Error(d["action"], absl::StrCat("the default action must be STAY, not '",
-                                               *action, "'"));
+          file.Error(d["action"],
+                     absl::StrCat("the default action must be STAY, not '",
+                                  *action, "'"));
         }
         bundle_->default_outcome.action = v1::STAY;
-        bundle_->default_outcome.rationale = file.String(d["rationale"], "rationale").value_or("");
+        bundle_->default_outcome.rationale =
+            file.String(d["rationale"], "rationale").value_or("");
         if (d["follow_up"]) {
-          bundle_->default_outcome.follow_up = file.String(d["follow_up"], "follow_up").value_or("");
+          bundle_->default_outcome.follow_up =
+              file.String(d["follow_up"], "follow_up").value_or("");
         }
         if (d["source"]) {
-          bundle_->default_outcome.source = file.String(d["source"], "source").value_or("");
+          bundle_->default_outcome.source =
+              file.String(d["source"], "source").value_or("");
         }
       }
     }
@@ -634,16 +714,17 @@ void Loader::LoadRules(YamlFile& file, const YAML::Node& rules) {
     return;
   }
   if (rules.size() > bundle_->options.max_rules) {
-    file.Error(rules, absl::StrCat(rules.size(), " rules, more than the limit of ",
-                                   bundle_->options.max_rules));
+    file.Error(rules,
+               absl::StrCat(rules.size(), " rules, more than the limit of ",
+                            bundle_->options.max_rules));
     return;
   }
   for (const YAML::Node& r : rules) {
     if (!file.CheckMap(r, "rule",
                        {"id", "title", "when", "action", "to_step", "refer_to",
                         "rationale", "follow_up", "source"},
-                       {"id", "title", "when", "action", "rationale", "follow_up",
-                        "source"})) {
+                       {"id", "title", "when", "action", "rationale",
+                        "follow_up", "source"})) {
       if (!r.IsMap()) continue;
     }
     CompiledRule rule;
@@ -659,21 +740,27 @@ void Loader::LoadRules(YamlFile& file, const YAML::Node& rules) {
       rule.id = id.value_or("");
     }
     if (r["title"]) rule.title = file.String(r["title"], "title").value_or("");
-    if (r["rationale"]) rule.rationale = file.String(r["rationale"], "rationale").value_or("");
-    if (r["follow_up"]) rule.follow_up = file.String(r["follow_up"], "follow_up").value_or("");
-    if (r["source"]) rule.source = file.String(r["source"], "source").value_or("");
+    if (r["rationale"])
+      rule.rationale = file.String(r["rationale"], "rationale").value_or("");
+    if (r["follow_up"])
+      rule.follow_up = file.String(r["follow_up"], "follow_up").value_or("");
+    if (r["source"])
+      rule.source = file.String(r["source"], "source").value_or("");
     if (r["action"]) {
       std::optional<std::string> name = file.String(r["action"], "action");
-      std::optional<v1::Action> action = name ? ParseAction(*name) : std::nullopt;
+      std::optional<v1::Action> action =
+          name ? ParseAction(*name) : std::nullopt;
       if (name && !action) {
-        file.Error(r["action"], absl::StrCat("unknown action '", *name,
-                                             "' (one of URGENT_SAFETY, REFER, STEP_UP, "
-                                             "STAY, STEP_DOWN)"));
+        file.Error(r["action"],
+                   absl::StrCat("unknown action '", *name,
+                                "' (one of URGENT_SAFETY, REFER, STEP_UP, "
+                                "STAY, STEP_DOWN)"));
         ok = false;
       }
       rule.action = action.value_or(v1::ACTION_UNSPECIFIED);
     }
-    const bool takes_step = rule.action == v1::STEP_UP || rule.action == v1::STEP_DOWN ||
+    const bool takes_step = rule.action == v1::STEP_UP ||
+                            rule.action == v1::STEP_DOWN ||
                             rule.action == v1::REFER;
     if (r["to_step"]) {
       const YAML::Node& to = r["to_step"];
@@ -687,8 +774,9 @@ void Loader::LoadRules(YamlFile& file, const YAML::Node& rules) {
         std::optional<int64_t> step =
             file.Int(to, "to_step", INT32_MIN, INT32_MAX);
         if (step && (*step < 1 || *step > bundle_->max_step)) {
-          file.Error(to, absl::StrCat("to_step ", *step, " is outside the steps 1..",
-                                      bundle_->max_step));
+          file.Error(
+              to, absl::StrCat("to_step ", *step, " is outside the steps 1..",
+                               bundle_->max_step));
         } else if (step) {
           rule.to_step.step = static_cast<int>(*step);
         }
@@ -702,7 +790,8 @@ void Loader::LoadRules(YamlFile& file, const YAML::Node& rules) {
                                    "' needs refer_to: where to refer"));
       } else {
         rule.refer_to = file.String(r["refer_to"], "refer_to").value_or("");
-        if (rule.refer_to.empty()) file.Error(r["refer_to"], "refer_to cannot be empty");
+        if (rule.refer_to.empty())
+          file.Error(r["refer_to"], "refer_to cannot be empty");
       }
     } else if (r["refer_to"] && rule.action != v1::ACTION_UNSPECIFIED) {
       file.Error(r["refer_to"], "refer_to belongs only on REFER rules");
@@ -749,10 +838,12 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
   if (!root) return;
   try {
     const YAML::Node& n = *root;
-    if (!file.CheckMap(n, "test file", {"defaults", "cases"}, {"cases"})) return;
+    if (!file.CheckMap(n, "test file", {"defaults", "cases"}, {"cases"}))
+      return;
     YAML::Node default_request;
     if (n["defaults"]) {
-      if (file.CheckMap(n["defaults"], "defaults", {"request"}, {}) && n["defaults"]["request"]) {
+      if (file.CheckMap(n["defaults"], "defaults", {"request"}, {}) &&
+          n["defaults"]["request"]) {
         default_request = n["defaults"]["request"];
         if (!default_request.IsMap()) {
           file.Error(default_request, "defaults.request must be a map");
@@ -768,8 +859,9 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
     std::set<std::string> names;
     for (const YAML::Node& c : cases) {
       if (bundle_->tests.size() >= bundle_->options.max_test_cases) {
-        file.Error(c, absl::StrCat("more than ", bundle_->options.max_test_cases,
-                                   " test cases"));
+        file.Error(c,
+                   absl::StrCat("more than ", bundle_->options.max_test_cases,
+                                " test cases"));
         return;
       }
       if (!file.CheckMap(c, "test case", {"name", "request", "expect", "note"},
@@ -781,7 +873,8 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
       tc.line = c.Mark().line + 1;
       tc.name = file.String(c["name"], "name").value_or("");
       if (!names.insert(tc.name).second) {
-        file.Error(c["name"], absl::StrCat("duplicate test case name '", tc.name, "'"));
+        file.Error(c["name"],
+                   absl::StrCat("duplicate test case name '", tc.name, "'"));
       }
       if (c["note"]) tc.note = file.String(c["note"], "note").value_or("");
 
@@ -805,34 +898,38 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
         append_member(it->first, it->second);
       }
       if (default_request) {
-        for (auto it = default_request.begin(); it != default_request.end(); ++it) {
-          if (keys.count(it->first.Scalar()) == 0) append_member(it->first, it->second);
+        for (auto it = default_request.begin(); it != default_request.end();
+             ++it) {
+          if (keys.count(it->first.Scalar()) == 0)
+            append_member(it->first, it->second);
         }
       }
       json.push_back('}');
       google::protobuf::util::JsonParseOptions parse_options;
       parse_options.ignore_unknown_fields = false;
-      const auto status =
-          google::protobuf::util::JsonStringToMessage(json, &tc.request, parse_options);
+      const auto status = google::protobuf::util::JsonStringToMessage(
+          json, &tc.request, parse_options);
       if (!status.ok()) {
         file.Error(request, absl::StrCat("request is not an EvaluateRequest: ",
                                          std::string(status.message())));
         continue;
       }
       if (!tc.request.has_as_of()) {
-        file.Error(request,
-                   "request needs as_of (in the case or in defaults.request), so the "
-                   "test does not depend on the clock");
+        file.Error(
+            request,
+            "request needs as_of (in the case or in defaults.request), so the "
+            "test does not depend on the clock");
       }
 
       const YAML::Node& expect = c["expect"];
       if (!file.CheckMap(expect, "expect",
-                         {"action", "step", "matched", "refer_to", "unevaluated",
-                          "warnings", "violations"},
+                         {"action", "step", "matched", "refer_to",
+                          "unevaluated", "warnings", "violations"},
                          {})) {
         continue;
       }
-      auto check_ids = [&](const YAML::Node& node, const std::vector<std::string>& ids) {
+      auto check_ids = [&](const YAML::Node& node,
+                           const std::vector<std::string>& ids) {
         for (const std::string& id : ids) {
           if (rule_ids_.count(id) == 0) {
             file.Error(node, absl::StrCat("unknown rule id '", id, "'"));
@@ -840,38 +937,47 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
         }
       };
       if (expect["violations"]) {
-        tc.violations = file.StringList(expect["violations"], "violations").value_or(
-            std::vector<std::string>{});
+        tc.violations = file.StringList(expect["violations"], "violations")
+                            .value_or(std::vector<std::string>{});
         if (tc.violations.empty()) {
-          file.Error(expect["violations"], "violations must name at least one field");
+          file.Error(expect["violations"],
+                     "violations must name at least one field");
         }
         if (expect["action"] || expect["matched"] || expect["step"]) {
-          file.Error(expect, "a bad-input case expects violations, not an outcome");
+          file.Error(expect,
+                     "a bad-input case expects violations, not an outcome");
         }
         bundle_->tests.push_back(std::move(tc));
         continue;
       }
       if (!expect["action"] || !expect["step"] || !expect["matched"]) {
-        file.Error(expect, "expect needs action, step and matched (or violations)");
+        file.Error(expect,
+                   "expect needs action, step and matched (or violations)");
         continue;
       }
-      std::optional<std::string> action = file.String(expect["action"], "action");
-      std::optional<v1::Action> parsed = action ? ParseAction(*action) : std::nullopt;
+      std::optional<std::string> action =
+          file.String(expect["action"], "action");
+      std::optional<v1::Action> parsed =
+          action ? ParseAction(*action) : std::nullopt;
       if (action && !parsed) {
-        file.Error(expect["action"], absl::StrCat("unknown action '", *action, "'"));
+        file.Error(expect["action"],
+                   absl::StrCat("unknown action '", *action, "'"));
       }
       tc.action = parsed.value_or(v1::ACTION_UNSPECIFIED);
-      tc.step = static_cast<int>(file.Int(expect["step"], "step", 1, 100).value_or(0));
-      tc.matched = file.StringList(expect["matched"], "matched").value_or(
-          std::vector<std::string>{});
+      tc.step = static_cast<int>(
+          file.Int(expect["step"], "step", 1, 100).value_or(0));
+      tc.matched = file.StringList(expect["matched"], "matched")
+                       .value_or(std::vector<std::string>{});
       check_ids(expect["matched"], tc.matched);
-      if (expect["refer_to"]) tc.refer_to = file.StringList(expect["refer_to"], "refer_to");
+      if (expect["refer_to"])
+        tc.refer_to = file.StringList(expect["refer_to"], "refer_to");
       if (expect["unevaluated"]) {
         tc.unevaluated = file.StringList(expect["unevaluated"], "unevaluated");
         if (tc.unevaluated) check_ids(expect["unevaluated"], *tc.unevaluated);
       }
       if (expect["warnings"]) {
-        tc.warnings = static_cast<int>(file.Int(expect["warnings"], "warnings", 0, 1000).value_or(0));
+        tc.warnings = static_cast<int>(
+            file.Int(expect["warnings"], "warnings", 0, 1000).value_or(0));
       }
       bundle_->tests.push_back(std::move(tc));
     }
@@ -886,24 +992,26 @@ absl::StatusOr<BundleFiles> ReadBundleFiles(const std::filesystem::path& dir,
                                             const EngineOptions& options) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    return absl::NotFoundError(absl::StrCat("bundle folder ", dir.string(),
-                                            " does not exist or is not a folder"));
+    return absl::NotFoundError(absl::StrCat(
+        "bundle folder ", dir.string(), " does not exist or is not a folder"));
   }
   BundleFiles files;
   std::filesystem::recursive_directory_iterator it(
       dir, std::filesystem::directory_options::none, ec);
   if (ec) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot read bundle folder ", dir.string(), ": ", ec.message()));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "cannot read bundle folder ", dir.string(), ": ", ec.message()));
   }
   size_t seen = 0;
-  for (; it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+  for (; it != std::filesystem::recursive_directory_iterator();
+       it.increment(ec)) {
     if (ec) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot read bundle folder ", dir.string(), ": ", ec.message()));
+      return absl::PermissionDeniedError(absl::StrCat(
+          "cannot read bundle folder ", dir.string(), ": ", ec.message()));
     }
     if (++seen > 100000) {
-      return absl::ResourceExhaustedError("bundle folder holds more than 100000 entries");
+      return absl::ResourceExhaustedError(
+          "bundle folder holds more than 100000 entries");
     }
     const std::filesystem::path& p = it->path();
     const std::string name = p.filename().string();
@@ -912,10 +1020,12 @@ absl::StatusOr<BundleFiles> ReadBundleFiles(const std::filesystem::path& dir,
       continue;
     }
     if (!it->is_regular_file(ec) || !IsYaml(name)) continue;
-    const std::string rel = std::filesystem::relative(p, dir, ec).generic_string();
+    const std::string rel =
+        std::filesystem::relative(p, dir, ec).generic_string();
     const uintmax_t size = std::filesystem::file_size(p, ec);
     if (ec) {
-      return absl::PermissionDeniedError(absl::StrCat("cannot read ", p.string()));
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot read ", p.string()));
     }
     if (size > options.max_file_bytes) {
       return absl::ResourceExhaustedError(
@@ -923,7 +1033,9 @@ absl::StatusOr<BundleFiles> ReadBundleFiles(const std::filesystem::path& dir,
                        options.max_file_bytes));
     }
     std::ifstream in(p, std::ios::binary);
-    if (!in) return absl::PermissionDeniedError(absl::StrCat("cannot read ", p.string()));
+    if (!in)
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot read ", p.string()));
     std::ostringstream buf;
     buf << in.rdbuf();
     files.emplace(rel, buf.str());
@@ -931,7 +1043,8 @@ absl::StatusOr<BundleFiles> ReadBundleFiles(const std::filesystem::path& dir,
   return files;
 }
 
-LoadResult CompileBundle(const BundleFiles& files, const EngineOptions& options) {
+LoadResult CompileBundle(const BundleFiles& files,
+                         const EngineOptions& options) {
   return Loader(files, options).Run();
 }
 

@@ -38,7 +38,8 @@ T* Keep(Args&&... args) {
 
 }  // namespace stepwise::tools
 
-#define STEPWISE_REGISTER_COMMANDS(fn) \
-  static const bool stepwise_registered_##fn = ::stepwise::tools::AddRegistrar(&fn)
+#define STEPWISE_REGISTER_COMMANDS(fn)         \
+  static const bool stepwise_registered_##fn = \
+      ::stepwise::tools::AddRegistrar(&fn)
 
 #endif  // STEPWISE_TOOLS_COMMANDS_H_

@@ -20,19 +20,22 @@ namespace {
 
 // Loads a bundle, printing any problem. Returns null and sets *exit_code
 // when it does not load.
-std::shared_ptr<const engine::Bundle> LoadOrReport(const std::string& dir, int* exit_code) {
+std::shared_ptr<const engine::Bundle> LoadOrReport(const std::string& dir,
+                                                   int* exit_code) {
   absl::StatusOr<engine::BundleFiles> files = engine::ReadBundleFiles(dir);
   if (!files.ok()) {
     std::cerr << "stepwise: " << files.status().message() << "\n";
-    *exit_code = files.status().code() == absl::StatusCode::kNotFound ? kExitUsage
-                                                                      : kExitCheckFailed;
+    *exit_code = files.status().code() == absl::StatusCode::kNotFound
+                     ? kExitUsage
+                     : kExitCheckFailed;
     return nullptr;
   }
   engine::LoadResult loaded = engine::CompileBundle(*files);
   if (!loaded.ok()) {
     PrintDiagnostics(std::cout, dir, *files, loaded.diagnostics);
     std::cout << loaded.diagnostics.size() << " error"
-              << (loaded.diagnostics.size() == 1 ? "" : "s") << " in " << dir << "\n";
+              << (loaded.diagnostics.size() == 1 ? "" : "s") << " in " << dir
+              << "\n";
     *exit_code = kExitCheckFailed;
     return nullptr;
   }
@@ -48,7 +51,8 @@ void RunLint(const std::string& dir, int* exit_code) {
   *exit_code = kExitOk;
 }
 
-void RunTest(const std::string& dir, double fail_under, bool verbose, int* exit_code) {
+void RunTest(const std::string& dir, double fail_under, bool verbose,
+             int* exit_code) {
   auto bundle = LoadOrReport(dir, exit_code);
   if (!bundle) return;
   const engine::TestReport report = engine::RunBundleTests(*bundle);
@@ -57,32 +61,38 @@ void RunTest(const std::string& dir, double fail_under, bool verbose, int* exit_
       if (verbose) std::cout << "PASS " << c.name << "\n";
       continue;
     }
-    std::cout << "FAIL " << c.name << " (" << dir << "/" << c.file << ":" << c.line << ")\n";
-    for (absl::string_view line : absl::StrSplit(c.diff, '\n', absl::SkipEmpty())) {
+    std::cout << "FAIL " << c.name << " (" << dir << "/" << c.file << ":"
+              << c.line << ")\n";
+    for (absl::string_view line :
+         absl::StrSplit(c.diff, '\n', absl::SkipEmpty())) {
       std::cout << "     " << line << "\n";
     }
   }
   std::cout << "\nrule coverage:\n";
   size_t width = 4;
-  for (const engine::RuleCoverage& r : report.coverage) width = std::max(width, r.rule_id.size());
+  for (const engine::RuleCoverage& r : report.coverage)
+    width = std::max(width, r.rule_id.size());
   for (const engine::RuleCoverage& r : report.coverage) {
-    std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << r.rule_id << "  "
+    std::cout << "  " << std::left << std::setw(static_cast<int>(width))
+              << r.rule_id << "  "
               << (r.fired > 0 ? absl::StrCat("fired in ", r.fired, " case",
                                              r.fired == 1 ? "" : "s")
                               : std::string("NEVER FIRED"))
               << "\n";
   }
   const double coverage = report.coverage_percent();
-  std::cout << absl::StrFormat("\n%d cases passed, %d failed; rule coverage %.1f%%",
-                               report.passed, report.failed, coverage);
+  std::cout << absl::StrFormat(
+      "\n%d cases passed, %d failed; rule coverage %.1f%%", report.passed,
+      report.failed, coverage);
   const std::vector<std::string> uncovered = report.uncovered();
-  if (!uncovered.empty()) std::cout << " (never fired: " << absl::StrJoin(uncovered, ", ") << ")";
+  if (!uncovered.empty())
+    std::cout << " (never fired: " << absl::StrJoin(uncovered, ", ") << ")";
   std::cout << "\n";
   if (!report.ok()) {
     *exit_code = kExitCheckFailed;
   } else if (coverage + 1e-9 < fail_under) {
-    std::cout << absl::StrFormat("coverage %.1f%% is under --fail-under %.1f%%\n", coverage,
-                                 fail_under);
+    std::cout << absl::StrFormat(
+        "coverage %.1f%% is under --fail-under %.1f%%\n", coverage, fail_under);
     *exit_code = kExitCheckFailed;
   } else {
     *exit_code = kExitOk;
@@ -90,7 +100,8 @@ void RunTest(const std::string& dir, double fail_under, bool verbose, int* exit_
 }
 
 // Reads and parses a request file; prints the problem and returns false.
-bool ReadRequest(const std::string& path, v1::EvaluateRequest* request, int* exit_code) {
+bool ReadRequest(const std::string& path, v1::EvaluateRequest* request,
+                 int* exit_code) {
   absl::StatusOr<std::string> json = ReadFile(path);
   if (!json.ok()) {
     std::cerr << "stepwise: " << json.status().message() << "\n";
@@ -99,7 +110,8 @@ bool ReadRequest(const std::string& path, v1::EvaluateRequest* request, int* exi
   }
   absl::StatusOr<v1::EvaluateRequest> parsed = ParseRequestJson(*json);
   if (!parsed.ok()) {
-    std::cout << "bad request: " << path << ": " << parsed.status().message() << "\n";
+    std::cout << "bad request: " << path << ": " << parsed.status().message()
+              << "\n";
     *exit_code = kExitCheckFailed;
     return false;
   }
@@ -115,8 +127,8 @@ void PrintViolations(const std::vector<engine::FieldViolation>& violations) {
   }
 }
 
-void RunEval(const std::string& dir, const std::string& request_path, bool explain,
-             int* exit_code) {
+void RunEval(const std::string& dir, const std::string& request_path,
+             bool explain, int* exit_code) {
   auto bundle = LoadOrReport(dir, exit_code);
   if (!bundle) return;
   v1::EvaluateRequest request;
@@ -124,7 +136,8 @@ void RunEval(const std::string& dir, const std::string& request_path, bool expla
   const absl::Time now = absl::Now();
   engine::EvaluateOptions options;
   options.explain = explain;
-  engine::EvaluationResult result = engine::Evaluate(*bundle, request, now, options);
+  engine::EvaluationResult result =
+      engine::Evaluate(*bundle, request, now, options);
   if (!result.ok()) {
     PrintViolations(result.violations);
     *exit_code = kExitCheckFailed;
@@ -134,8 +147,8 @@ void RunEval(const std::string& dir, const std::string& request_path, bool expla
   if (!explain) decision.clear_unevaluated_rules();
   const int64_t seconds = absl::ToUnixSeconds(now);
   decision.mutable_evaluated_at()->set_seconds(seconds);
-  decision.mutable_evaluated_at()->set_nanos(
-      static_cast<int32_t>(absl::ToInt64Nanoseconds(now - absl::FromUnixSeconds(seconds))));
+  decision.mutable_evaluated_at()->set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(now - absl::FromUnixSeconds(seconds))));
   std::cout << ToJson(decision);
   *exit_code = kExitOk;
 }
@@ -152,11 +165,13 @@ void RunExpr(const std::string& text, const std::string& request_path,
   if (!result.issues.empty()) {
     const std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
     for (const expr::Issue& issue : result.issues) {
-      std::cout << "<expr>:" << issue.line << ":" << issue.column << ": " << issue.message
-                << "\n";
+      std::cout << "<expr>:" << issue.line << ":" << issue.column << ": "
+                << issue.message << "\n";
       if (issue.line >= 1 && static_cast<size_t>(issue.line) <= lines.size()) {
         std::cout << "  " << lines[issue.line - 1] << "\n  "
-                  << std::string(static_cast<size_t>(std::max(issue.column - 1, 0)), ' ')
+                  << std::string(
+                         static_cast<size_t>(std::max(issue.column - 1, 0)),
+                         ' ')
                   << "^\n";
       }
     }
@@ -178,26 +193,29 @@ void RunExpr(const std::string& text, const std::string& request_path,
     *exit_code = kExitCheckFailed;
     return;
   }
-  std::cout << "{\"type\": \"" << result.type << "\", \"value\": " << result.json_value
-            << "}\n";
+  std::cout << "{\"type\": \"" << result.type
+            << "\", \"value\": " << result.json_value << "}\n";
   *exit_code = kExitOk;
 }
 
 void RegisterEngineCommands(CLI::App& app, int* exit_code) {
   {
-    auto* cmd = app.add_subcommand("lint", "Load and validate a bundle; errors as file:line:column");
+    auto* cmd = app.add_subcommand(
+        "lint", "Load and validate a bundle; errors as file:line:column");
     auto* dir = Keep<std::string>();
     cmd->add_option("BUNDLE", *dir, "bundle folder")->required();
     cmd->callback([=] { RunLint(*dir, exit_code); });
   }
   {
-    auto* cmd = app.add_subcommand("test", "Run a bundle's test cases and report rule coverage");
+    auto* cmd = app.add_subcommand(
+        "test", "Run a bundle's test cases and report rule coverage");
     auto* dir = Keep<std::string>();
     auto* fail_under = Keep<double>(0);
     auto* verbose = Keep<bool>(false);
     cmd->add_option("BUNDLE", *dir, "bundle folder")->required();
-    cmd->add_option("--fail-under", *fail_under,
-                    "fail when fewer than this percentage of rules fire in some case")
+    cmd->add_option(
+           "--fail-under", *fail_under,
+           "fail when fewer than this percentage of rules fire in some case")
         ->check(CLI::Range(0.0, 100.0));
     cmd->add_flag("-v,--verbose", *verbose, "list passing cases too");
     cmd->callback([=] { RunTest(*dir, *fail_under, *verbose, exit_code); });
@@ -210,21 +228,26 @@ void RegisterEngineCommands(CLI::App& app, int* exit_code) {
     auto* explain = Keep<bool>(false);
     cmd->add_option("BUNDLE", *dir, "bundle folder")->required();
     cmd->add_option("REQUEST", *request, "EvaluateRequest as JSON")->required();
-    cmd->add_flag("--explain", *explain,
-                  "add the undecided rules and every rule's outcome with its values");
+    cmd->add_flag(
+        "--explain", *explain,
+        "add the undecided rules and every rule's outcome with its values");
     cmd->callback([=] { RunEval(*dir, *request, *explain, exit_code); });
   }
   {
     auto* cmd = app.add_subcommand(
-        "expr", "Evaluate one expression over a request's facts (for rule authors)");
+        "expr",
+        "Evaluate one expression over a request's facts (for rule authors)");
     auto* text = Keep<std::string>();
     auto* request = Keep<std::string>();
     auto* dir = Keep<std::string>();
     cmd->add_option("EXPR", *text, "the expression")->required();
-    cmd->add_option("--request", *request, "EvaluateRequest as JSON (default: no facts)");
-    cmd->add_option("--bundle", *dir, "bundle folder (default: the default bundle)");
+    cmd->add_option("--request", *request,
+                    "EvaluateRequest as JSON (default: no facts)");
+    cmd->add_option("--bundle", *dir,
+                    "bundle folder (default: the default bundle)");
     cmd->callback([=] {
-      RunExpr(*text, *request, dir->empty() ? DefaultBundleDir().string() : *dir, exit_code);
+      RunExpr(*text, *request,
+              dir->empty() ? DefaultBundleDir().string() : *dir, exit_code);
     });
   }
 }

@@ -21,20 +21,30 @@ namespace stepwise::engine {
 namespace {
 
 std::string Mangle(std::string text, std::mt19937& rng) {
-  static const char kAlphabet[] = " \n\t:-{}[]'\"#&*!|>%@`,.0123456789abcxyz_()<=>\\";
+  static const char kAlphabet[] =
+      " \n\t:-{}[]'\"#&*!|>%@`,.0123456789abcxyz_()<=>\\";
   const int edits = 1 + static_cast<int>(rng() % 4);
   for (int e = 0; e < edits && !text.empty(); ++e) {
     const size_t at = rng() % text.size();
     switch (rng() % 5) {
-      case 0: text.erase(at, 1 + rng() % 8); break;
-      case 1: text.insert(at, 1, kAlphabet[rng() % (sizeof(kAlphabet) - 1)]); break;
-      case 2: text[at] = kAlphabet[rng() % (sizeof(kAlphabet) - 1)]; break;
+      case 0:
+        text.erase(at, 1 + rng() % 8);
+        break;
+      case 1:
+        text.insert(at, 1, kAlphabet[rng() % (sizeof(kAlphabet) - 1)]);
+        break;
+      case 2:
+        text[at] = kAlphabet[rng() % (sizeof(kAlphabet) - 1)];
+        break;
       case 3: {  // duplicate a slice
         const size_t len = std::min<size_t>(text.size() - at, 1 + rng() % 40);
         text.insert(rng() % text.size(), text.substr(at, len));
         break;
       }
-      default: text.insert(at, std::string(1 + rng() % 3, static_cast<char>(rng() % 256))); break;
+      default:
+        text.insert(at,
+                    std::string(1 + rng() % 3, static_cast<char>(rng() % 256)));
+        break;
     }
   }
   return text;
@@ -70,17 +80,35 @@ TEST(RobustnessTest, MangledBundlesNeverCrashTheLoader) {
 
 TEST(RobustnessTest, HostileRequestsAreRejectedOrDecidedNeverCrash) {
   std::mt19937 rng(11);
-  std::shared_ptr<const Bundle> bundle = testing::MustLoad(testing::BaseFiles());
+  std::shared_ptr<const Bundle> bundle =
+      testing::MustLoad(testing::BaseFiles());
   ASSERT_NE(bundle, nullptr);
-  const char* const kInstruments[] = {"phq9", "gad7", "cssrs", "", "PHQ9", "phq9 ", "x"};
-  const char* const kItems[] = {"item1", "item9", "item0", "item10", "q1", "q6", "q7",
-                                "", "item01", "item99999999999", "itemx", "item-1"};
-  const int32_t kValues[] = {0, 1, 2, 3, -1, 4, std::numeric_limits<int32_t>::min(),
+  const char* const kInstruments[] = {"phq9", "gad7",  "cssrs", "",
+                                      "PHQ9", "phq9 ", "x"};
+  const char* const kItems[] = {
+      "item1", "item9", "item0",  "item10",          "q1",    "q6",
+      "q7",    "",      "item01", "item99999999999", "itemx", "item-1"};
+  const int32_t kValues[] = {0,
+                             1,
+                             2,
+                             3,
+                             -1,
+                             4,
+                             std::numeric_limits<int32_t>::min(),
                              std::numeric_limits<int32_t>::max()};
-  const int64_t kSeconds[] = {0, 1795608000, -62135596800, -62135596801, 253402300799,
-                              253402300800, std::numeric_limits<int64_t>::min(),
+  const int64_t kSeconds[] = {0,
+                              1795608000,
+                              -62135596800,
+                              -62135596801,
+                              253402300799,
+                              253402300800,
+                              std::numeric_limits<int64_t>::min(),
                               std::numeric_limits<int64_t>::max()};
-  const double kWeeks[] = {0, 8, -1, 1e308, std::numeric_limits<double>::quiet_NaN(),
+  const double kWeeks[] = {0,
+                           8,
+                           -1,
+                           1e308,
+                           std::numeric_limits<double>::quiet_NaN(),
                            std::numeric_limits<double>::infinity()};
   int decided = 0;
   for (int i = 0; i < 20000; ++i) {
@@ -89,8 +117,10 @@ TEST(RobustnessTest, HostileRequestsAreRejectedOrDecidedNeverCrash) {
     request.set_current_step(static_cast<int32_t>(rng() % 7) - 1);
     request.set_weeks_at_step(kWeeks[rng() % 6]);
     if (rng() % 4) {
-      request.mutable_as_of()->set_seconds(rng() % 4 ? 1795608000 : kSeconds[rng() % 8]);
-      request.mutable_as_of()->set_nanos(rng() % 8 ? 0 : static_cast<int32_t>(rng()));
+      request.mutable_as_of()->set_seconds(rng() % 4 ? 1795608000
+                                                     : kSeconds[rng() % 8]);
+      request.mutable_as_of()->set_nanos(
+          rng() % 8 ? 0 : static_cast<int32_t>(rng()));
     }
     if (rng() % 5 == 0) request.add_flags(rng() % 2 ? "red_flag" : "nope");
     const int n = static_cast<int>(rng() % 5);
@@ -103,25 +133,30 @@ TEST(RobustnessTest, HostileRequestsAreRejectedOrDecidedNeverCrash) {
       }
       if (rng() % 3 == 0) {
         // In 64 bits and saturated: kValues holds the int32 limits.
-        const int64_t total = int64_t{kValues[rng() % 8]} + static_cast<int64_t>(rng() % 30);
+        const int64_t total =
+            int64_t{kValues[rng() % 8]} + static_cast<int64_t>(rng() % 30);
         assessment->set_total(static_cast<int32_t>(
             std::clamp<int64_t>(total, std::numeric_limits<int32_t>::min(),
                                 std::numeric_limits<int32_t>::max())));
       }
       if (rng() % 8) {
         assessment->mutable_administered_at()->set_seconds(
-            rng() % 4 ? 1795600000 - static_cast<int64_t>(rng() % 3) * 86400 : kSeconds[rng() % 8]);
-        assessment->mutable_administered_at()->set_nanos(rng() % 8 ? 0 : static_cast<int32_t>(rng()));
+            rng() % 4 ? 1795600000 - static_cast<int64_t>(rng() % 3) * 86400
+                      : kSeconds[rng() % 8]);
+        assessment->mutable_administered_at()->set_nanos(
+            rng() % 8 ? 0 : static_cast<int32_t>(rng()));
       }
     }
-    const EvaluationResult result = Evaluate(*bundle, request, absl::FromUnixSeconds(1795608000));
+    const EvaluationResult result =
+        Evaluate(*bundle, request, absl::FromUnixSeconds(1795608000));
     if (result.ok()) {
       ++decided;
       EXPECT_NE(result.decision.action(), v1::ACTION_UNSPECIFIED);
       EXPECT_GE(result.decision.recommended_step(), 1);
       EXPECT_LE(result.decision.recommended_step(), bundle->max_step());
     } else {
-      for (const FieldViolation& v : result.violations) EXPECT_FALSE(v.field.empty());
+      for (const FieldViolation& v : result.violations)
+        EXPECT_FALSE(v.field.empty());
     }
   }
   EXPECT_GT(decided, 100);
