@@ -81,43 +81,6 @@ constexpr std::array<bool, 256> kLowerHex = [] {
   return hex;
 }();
 
-// Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if none.
-int Utf8Length(const char* p, const char* end) {
-  const auto at = [&](int k) -> unsigned {
-    return p + k < end ? static_cast<unsigned char>(p[k]) : 0x100;
-  };
-  const auto cont = [&](int k, unsigned lo = 0x80, unsigned hi = 0xBF) {
-    return at(k) >= lo && at(k) <= hi;
-  };
-  const unsigned b0 = at(0);
-  if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
-  if (b0 == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
-  if (b0 == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
-  if (b0 >= 0xE1 && b0 <= 0xEF) return cont(1) && cont(2) ? 3 : 0;
-  if (b0 == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
-  if (b0 >= 0xF1 && b0 <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
-  if (b0 == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
-  return 0;
-}
-
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 int HexValue(char c) {
@@ -375,7 +338,8 @@ class FastLineReader {
       }
       if (c < 0x20) return false;
       if (c >= 0x80) {
-        const int n = Utf8Length(p_, end_);
+        const size_t n = audit::Utf8SequenceLength(
+            absl::string_view(p_, static_cast<size_t>(end_ - p_)), 0);
         if (n == 0) return false;
         p_ += n;
         continue;
@@ -420,7 +384,7 @@ class FastLineReader {
             return false;
           cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
         }
-        if (out != nullptr) AppendUtf8(cp, out);
+        if (out != nullptr) audit::AppendUtf8(cp, out);
         return true;
       }
       default:
@@ -453,7 +417,8 @@ class FastLineReader {
       const unsigned char c = static_cast<unsigned char>(*p_);
       if (c == '"') break;
       if (c < 0x80) return false;  // an escape or a control character
-      const int n = Utf8Length(p_, end_);
+      const size_t n = audit::Utf8SequenceLength(
+          absl::string_view(p_, static_cast<size_t>(end_ - p_)), 0);
       if (n == 0) return false;
       p_ += n;
     }

@@ -10,7 +10,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace stepwise::service::audit {
-namespace {
 
 // Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no
 // overlongs, no surrogates, nothing past U+10FFFF), or 0 if there is none.
@@ -51,6 +50,8 @@ void AppendUtf8(uint32_t cp, std::string* out) {
     out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
   }
 }
+
+namespace {
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';

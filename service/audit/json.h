@@ -10,6 +10,8 @@
 #ifndef STEPWISE_SERVICE_AUDIT_JSON_H_
 #define STEPWISE_SERVICE_AUDIT_JSON_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,13 @@ absl::StatusOr<std::string> JsonUnquote(absl::string_view raw);
 // `json` (which must be valid) indented by two spaces per level, tokens
 // unchanged, with a final line feed.
 std::string JsonPretty(absl::string_view json);
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no
+// overlongs, no surrogates, nothing past U+10FFFF), or 0 if there is none.
+size_t Utf8SequenceLength(absl::string_view s, size_t i);
+
+// Appends code point `cp` (at most U+10FFFF, not a surrogate) as UTF-8.
+void AppendUtf8(uint32_t cp, std::string* out);
 
 }  // namespace stepwise::service::audit
 
