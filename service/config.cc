@@ -30,7 +30,8 @@ void VisitServerOptions(Visitor& v) {
   v("audit_dir", &ServerOptions::audit_dir,
     "Audit log folder (created if missing)", false);
   v("subject_key", &ServerOptions::subject_key,
-    "Key file for subject hashes (default: subject.key in the audit folder)",
+    "Key file for subject hashes (default: <audit_dir>.subject.key, beside "
+    "the audit folder)",
     false);
   v("metrics_address", &ServerOptions::metrics_address,
     "IP address of the Prometheus /metrics endpoint", false);

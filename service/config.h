@@ -41,7 +41,8 @@ struct ServerOptions {
   // The audit log folder; created if missing. Default: "stepwise-audit".
   std::string audit_dir = "stepwise-audit";
   // The key file for subject hashes; created if missing. Default: empty,
-  // meaning "subject.key" inside audit_dir.
+  // meaning "<audit_dir>.subject.key" beside the folder (or, for a log
+  // started before the key moved, "subject.key" inside it, with a warning).
   std::string subject_key;
   // Address of the Prometheus /metrics endpoint. Default: 127.0.0.1.
   std::string metrics_address = "127.0.0.1";

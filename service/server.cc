@@ -158,6 +158,39 @@ absl::Status Server::LoadShadow() {
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::StatusOr<std::string> DefaultSubjectKeyPath(const std::string& audit_dir,
+                                                  audit::FileSystem& fs) {
+  // Beside the folder, not in it: a copy of the audit folder (for replay,
+  // verification or an auditor) must not carry the key that lets anyone
+  // test guessed patient references against it.
+  absl::string_view dir = audit_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  if (dir.empty() || dir == "/") {
+    return absl::InvalidArgumentError(
+        "the audit folder is the file-system root; set subject_key");
+  }
+  std::string beside = absl::StrCat(dir, ".subject.key");
+  // Logs started before the key moved keep their key (and so their subject
+  // hashes) until an operator moves it.
+  const std::string legacy = audit::JoinPath(audit_dir, "subject.key");
+  absl::StatusOr<bool> beside_exists = fs.FileExists(beside);
+  absl::StatusOr<bool> legacy_exists = fs.FileExists(legacy);
+  if (beside_exists.ok() && !*beside_exists && legacy_exists.ok() &&
+      *legacy_exists) {
+    std::cerr << "stepwise-server: warning: using the subject key " << legacy
+              << " inside the audit folder; move it to " << beside
+              << " (or name it with --subject-key) so that copies of the "
+                 "audit folder do not carry it"
+              << std::endl;
+    return legacy;
+  }
+  return beside;
+}
+
+}  // namespace
+
 absl::Status Server::OpenAudit() {
   audit::FileSystem* base =
       env_.fs != nullptr ? env_.fs : audit::DefaultFileSystem();
@@ -184,10 +217,13 @@ absl::Status Server::OpenAudit() {
   }
   audit_ = *std::move(log);
 
-  const std::string key_path =
-      options_.subject_key.empty()
-          ? audit::JoinPath(options_.audit_dir, "subject.key")
-          : options_.subject_key;
+  std::string key_path = options_.subject_key;
+  if (key_path.empty()) {
+    absl::StatusOr<std::string> chosen =
+        DefaultSubjectKeyPath(options_.audit_dir, *base);
+    if (!chosen.ok()) return chosen.status();
+    key_path = *std::move(chosen);
+  }
   absl::StatusOr<audit::SubjectKey> key =
       audit::SubjectKey::LoadOrCreate(key_path, *base);
   if (!key.ok()) {

@@ -39,6 +39,10 @@ constexpr char kServerBin[] = STEPWISE_SERVER_BIN;
 constexpr char kStepwiseBin[] = STEPWISE_BIN;
 constexpr char kTestBundle[] = STEPWISE_TEST_BUNDLE;
 constexpr char kDefaultBundle[] = STEPWISE_DEFAULT_BUNDLE;
+// HMAC-SHA256 with a key of 32 bytes 0xaa over "patient-k1" (computed
+// independently, with Python's hmac module).
+constexpr char kLegacySubjectHash[] =
+    "23cf5ccaea4810d5f19bea0243a5f293fb57e6e8c835f16d57a601b3f7eb1c75";
 
 std::vector<std::string> ServerArgs(const std::string& audit_dir,
                                     std::vector<std::string> extra = {},
@@ -634,6 +638,59 @@ TEST(ServerTest, TornTailIsSetAsideAtStartUp) {
   }
   EXPECT_TRUE(quarantined) << "the torn record must be kept, not dropped";
   EXPECT_EQ(VerifiedRecords(audit_dir), 4);  // 2 activations + 2 decisions
+}
+
+// The subject key lives beside the audit folder, so that a copy of the
+// folder (for replay, verification or an auditor) does not carry the key that
+// would let its holder test guessed patient references against the log.
+TEST(ServerTest, SubjectKeyIsCreatedBesideTheAuditFolderOwnerOnly) {
+  const std::string audit_dir = NewTempDir("key-beside");
+  auto server = StartServer(audit_dir);
+  ASSERT_NE(server, nullptr);
+  StopServer(*server);
+  const std::filesystem::path beside = audit_dir + ".subject.key";
+  ASSERT_TRUE(std::filesystem::exists(beside));
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(audit_dir) /
+                                       "subject.key"));
+  const auto perms = std::filesystem::status(beside).permissions();
+  EXPECT_EQ(perms & (std::filesystem::perms::group_all |
+                     std::filesystem::perms::others_all),
+            std::filesystem::perms::none);
+  // A restart reuses it.
+  std::string first;
+  std::getline(std::ifstream(beside), first);
+  auto again = StartServer(audit_dir);
+  ASSERT_NE(again, nullptr);
+  StopServer(*again);
+  std::string second;
+  std::getline(std::ifstream(beside), second);
+  EXPECT_EQ(first, second);
+  EXPECT_EQ(first.size(), 64u);
+}
+
+// A log started when the key was kept inside the folder keeps that key (its
+// subject hashes must go on matching), with a warning to move it.
+TEST(ServerTest, SubjectKeyInsideAnOlderAuditFolderIsKeptWithAWarning) {
+  const std::string audit_dir = NewTempDir("key-legacy");
+  const std::filesystem::path legacy =
+      std::filesystem::path(audit_dir) / "subject.key";
+  {
+    std::ofstream out(legacy);
+    out << std::string(64, 'a') << "\n";
+  }
+  std::filesystem::permissions(legacy, std::filesystem::perms::owner_read |
+                                           std::filesystem::perms::owner_write);
+  auto server = StartServer(audit_dir);
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::DecisionService::NewStub(Connect(*server));
+  v1::Decision decision;
+  ASSERT_TRUE(Evaluate(*stub, MoodRequest("k1", 1, 1, 1), &decision).ok());
+  StopServer(*server);
+  EXPECT_FALSE(std::filesystem::exists(audit_dir + ".subject.key"));
+  EXPECT_THAT(server->Stderr(), HasSubstr("inside the audit folder"));
+  // HMAC-SHA256(key = 32 bytes of 0xaa, "patient-k1") is what the record holds
+  // when the legacy key was used.
+  EXPECT_THAT(ReadAuditSegments(audit_dir), HasSubstr(kLegacySubjectHash));
 }
 
 TEST(ServerTest, AuditWriteFailureIsUnavailableAndNothingGoesUnlogged) {
