@@ -140,18 +140,19 @@ EvaluationResult Evaluate(const Bundle& bundle,
   refer_to.erase(std::unique(refer_to.begin(), refer_to.end()), refer_to.end());
   for (std::string& target : refer_to) d.add_refer_to(std::move(target));
 
-  std::vector<std::string> missing_facts;
-  std::vector<std::string> errors;
+  expr::ExplainedCauses causes;
   for (uint32_t i : undecided) {
     const CompiledRule& rule = b.rules[i];
     v1::UnevaluatedRule* u = d.add_unevaluated_rules();
     u->set_rule_id(rule.id);
     u->set_title(rule.title);
-    rule.when->ExplainCauses(slots, &missing_facts, &errors);
-    for (std::string& fact : missing_facts)
-      u->add_missing_facts(std::move(fact));
-    for (std::string& error : errors) u->add_missing_facts(std::move(error));
-    ExplainInto(*rule.when, slots, u->mutable_explanation());
+    std::string* text = u->mutable_explanation();
+    text->reserve(2 * rule.when->source().size() + 32);
+    rule.when->ExplainParts(slots, text, &causes);
+    for (const std::string* fact : causes.missing_facts)
+      u->add_missing_facts(*fact);
+    for (std::string_view error : causes.errors)
+      u->add_missing_facts(error.data(), error.size());
   }
 
   for (std::string& warning : warnings) d.add_warnings(std::move(warning));

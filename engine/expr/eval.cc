@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 
 #include "absl/base/optimization.h"
@@ -165,12 +166,27 @@ bool InEquals(InKind kind, const Value& needle, const Value& e) {
   return false;
 }
 
-struct Machine {
+// kRecord: the explainer's variant, which also stores the value of every
+// node it evaluates in record[node] (see EvalNodeRecording); the other
+// instantiation is the evaluator itself, unchanged by it.
+template <bool kRecord>
+struct MachineT {
   const Node* nodes;
   const uint32_t* kids;
   const Value* slots;
+  Value* record;
 
-  Value Run(uint32_t index) const {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Value Run(uint32_t index) const {
+    if constexpr (kRecord) {
+      const Value v = Body(index);
+      record[index] = v;
+      return v;
+    } else {
+      return Body(index);
+    }
+  }
+
+  Value Body(uint32_t index) const {
     const Node& n = nodes[index];
     switch (n.op) {
       case Op::kConst:
@@ -206,6 +222,9 @@ struct Machine {
         const uint32_t* k = kids + n.a;
         for (uint32_t i = 0; i < n.b; ++i) {
           const int state = LeafState(nodes[k[i]], slots);
+          if constexpr (kRecord) {
+            if (state != kGeneral) record[k[i]] = Value::Bool(state);
+          }
           if (state == static_cast<int>(decider)) return Value::Bool(decider);
           if (state == kGeneral) {
             const Value v = Run(k[i]);
@@ -400,6 +419,7 @@ struct Machine {
     return Value::Error(ErrorCode::kInvalidArgument);
   }
 };
+using Machine = MachineT<false>;
 
 }  // namespace
 
@@ -445,7 +465,8 @@ ABSL_ATTRIBUTE_NOINLINE Value ChainFrom(const Program::Impl& plan,
 // A plan whose root is no chain.
 ABSL_ATTRIBUTE_NOINLINE Value EvalRoot(const Program::Impl& plan,
                                        const Value* slots) {
-  return Machine{plan.nodes.data(), plan.kids.data(), slots}.Run(plan.root);
+  return Machine{plan.nodes.data(), plan.kids.data(), slots, nullptr}.Run(
+      plan.root);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline Value EvalPlanInline(
@@ -484,14 +505,31 @@ Value Program::Evaluate(const Value* slots) const {
 
 Value EvalNode(const Node* nodes, const uint32_t* kids, uint32_t index,
                const Value* slots) {
-  return Machine{nodes, kids, slots}.Run(index);
+  return Machine{nodes, kids, slots, nullptr}.Run(index);
+}
+
+Value EvalNodeRecording(const Program::Impl& plan, uint32_t index,
+                        const Value* slots, Value* record) {
+  return MachineT<true>{plan.nodes.data(), plan.kids.data(), slots, record}.Run(
+      index);
 }
 
 std::vector<uint32_t> NodeChildren(const Program::Impl& plan, uint32_t index) {
+  absl::InlinedVector<uint32_t, 8> kids;
+  NodeChildren(plan, index, &kids);
+  return std::vector<uint32_t>(kids.begin(), kids.end());
+}
+
+void NodeChildren(const Program::Impl& plan, uint32_t index,
+                  absl::InlinedVector<uint32_t, 8>* out) {
+  out->clear();
   const Node& n = plan.nodes[index];
-  const auto range = [&](std::vector<uint32_t> out) {
-    for (uint32_t i = 0; i < n.b; ++i) out.push_back(plan.kids[n.a + i]);
-    return out;
+  const auto range = [&](std::initializer_list<uint32_t> first) {
+    out->assign(first.begin(), first.end());
+    for (uint32_t i = 0; i < n.b; ++i) out->push_back(plan.kids[n.a + i]);
+  };
+  const auto set = [&](std::initializer_list<uint32_t> kids) {
+    out->assign(kids.begin(), kids.end());
   };
   switch (n.op) {
     case Op::kConst:
@@ -501,7 +539,7 @@ std::vector<uint32_t> NodeChildren(const Program::Impl& plan, uint32_t index) {
     case Op::kEqSK:
     case Op::kNeSK:
     case Op::kInSK:
-      return {};
+      return;
     case Op::kNot:
     case Op::kNegI:
     case Op::kNegD:
@@ -510,7 +548,8 @@ std::vector<uint32_t> NodeChildren(const Program::Impl& plan, uint32_t index) {
     case Op::kAbsD:
     case Op::kSizeS:
     case Op::kSizeL:
-      return {n.a};
+      set({n.a});
+      return;
     case Op::kAnd:
     case Op::kOr:
     case Op::kSizeList:
@@ -518,11 +557,14 @@ std::vector<uint32_t> NodeChildren(const Program::Impl& plan, uint32_t index) {
     case Op::kMaxI:
     case Op::kMinD:
     case Op::kMaxD:
-      return range({});
+      range({});
+      return;
     case Op::kInList:
-      return range({n.c});
+      range({n.c});
+      return;
     case Op::kCond:
-      return {n.a, n.b, n.c};
+      set({n.a, n.b, n.c});
+      return;
     case Op::kAddI:
     case Op::kSubI:
     case Op::kMulI:
@@ -537,9 +579,10 @@ std::vector<uint32_t> NodeChildren(const Program::Impl& plan, uint32_t index) {
     case Op::kRelS:
     case Op::kRelB:
     case Op::kIn:
-      return {n.a, n.b};
+      set({n.a, n.b});
+      return;
     default:
-      return {};  // fused comparisons read a slot, no child
+      return;  // fused comparisons read a slot, no child
   }
 }
 

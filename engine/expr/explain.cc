@@ -3,9 +3,12 @@
 // undecided result came from. Values are taken from the evaluator itself, so
 // an explanation can never disagree with Evaluate.
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <string>
 #include <vector>
 
+#include "absl/container/fixed_array.h"
 #include "absl/container/inlined_vector.h"
 #include "engine/expr/plan.h"
 #include "engine/expr/text.h"
@@ -63,6 +66,52 @@ Rel Unmirror(Rel rel) {
 
 constexpr std::string_view kSkipped = "(...)";
 
+// A node whose value was not recorded yet (no Value has this tag).
+constexpr Tag kUnrecorded = static_cast<Tag>(0xFF);
+
+void AppendInt(int64_t i, std::string* out) {
+  char buffer[24];
+  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), i);
+  out->append(buffer, result.ptr);
+}
+
+// AppendValue, with the common cases written directly: ints, bools, and
+// doubles holding a small whole number (weeks_at_step = 9.0), which
+// AppendValue renders as the integer and ".0" (the shortest round-trip
+// text of such a double is its digits: below 1e4 never shorter in
+// exponent form). Everything else goes to AppendValue.
+void AppendFast(const Value& v, std::string* out) {
+  switch (v.tag) {
+    case Tag::kInt:
+      AppendInt(v.i, out);
+      return;
+    case Tag::kBool:
+      out->append(v.b ? "true" : "false");
+      return;
+    case Tag::kDouble:
+      if (v.d > -1e4 && v.d < 1e4 && v.d == std::trunc(v.d) &&
+          !(v.d == 0 && std::signbit(v.d))) {
+        AppendInt(static_cast<int64_t>(v.d), out);
+        out->append(".0");
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  AppendValue(v, out);
+}
+
+// A fused node's constant: "name = value" when it came from a define.
+void AppendConstText(const Program::Impl& plan, const Node& n,
+                     const NodeInfo& info, std::string* out) {
+  if (info.const_define >= 0) {
+    out->append(plan.define_names[info.const_define]);
+    out->append(" = ");
+  }
+  AppendValue(n.k, out);
+}
+
 // Renders into one string, appending: a node's binding strength is known
 // from the plan without rendering it (Prec), so parentheses are decided
 // before the text is written and no intermediate strings are built.
@@ -70,48 +119,83 @@ class Explainer {
  public:
   // `out` may be null when only Causes is called.
   Explainer(const Program::Impl& plan, const Value* slots, std::string* out)
-      : plan_(plan), slots_(slots), out_(out) {}
+      : plan_(plan),
+        slots_(slots),
+        out_(out),
+        values_(plan.nodes.size(), Unrecorded()) {}
 
-  void Text() { Render(plan_.root); }
+  // The root is evaluated first, which records every node the evaluation
+  // reaches in one pass; rendering then reads the recorded values.
+  void Text() {
+    V(plan_.root);
+    Render(plan_.root);
+  }
 
   // The paths of the absent facts and the errors the result came from.
-  void Causes(std::vector<std::string>* missing_facts,
-              std::vector<std::string>* errors) {
-    missing_facts->clear();
-    errors->clear();
+  void Causes(ExplainedCauses* causes) {
+    causes->missing_facts.clear();
+    causes->errors.clear();
+    V(plan_.root);
     Blame(plan_.root);
+    auto& missing = causes->missing_facts;
+    // Nodes reading the same slot share one path string: unique pointers
+    // first, then by text (slots are numbered in declaration order, not by
+    // path).
     std::sort(missing_.begin(), missing_.end());
     missing_.erase(std::unique(missing_.begin(), missing_.end()),
                    missing_.end());
-    for (uint32_t slot : missing_) {
-      missing_facts->push_back(plan_.SlotPath(slot));
-    }
-    // Slots are numbered in declaration order, not by path.
-    std::sort(missing_facts->begin(), missing_facts->end());
-    missing_facts->erase(
-        std::unique(missing_facts->begin(), missing_facts->end()),
-        missing_facts->end());
-    for (ErrorCode code : errors_) errors->emplace_back(ErrorCodeName(code));
+    missing.assign(missing_.begin(), missing_.end());
+    std::sort(
+        missing.begin(), missing.end(),
+        [](const std::string* a, const std::string* b) { return *a < *b; });
+    missing.erase(std::unique(missing.begin(), missing.end(),
+                              [](const std::string* a, const std::string* b) {
+                                return *a == *b;
+                              }),
+                  missing.end());
+    for (ErrorCode code : errors_)
+      causes->errors.push_back(ErrorCodeName(code));
   }
 
  private:
-  Value V(uint32_t i) const { return EvalNode(plan_, i, slots_); }
+  static Value Unrecorded() {
+    Value v;
+    v.tag = kUnrecorded;
+    return v;
+  }
+
+  // Node i's value, as EvalNode gives it. The first call evaluates the tree
+  // once and records every node it reaches; only nodes that evaluation
+  // skipped (after a short-circuit) are evaluated here on their own.
+  Value V(uint32_t i) {
+    if (values_[i].tag == kUnrecorded) {
+      EvalNodeRecording(plan_, i, slots_, values_.data());
+    }
+    return values_[i];
+  }
 
   void Add(std::string_view s) { out_->append(s.data(), s.size()); }
-  void AddValue(const Value& v) { AppendValue(v, out_); }
+  void AddValue(const Value& v) { AppendFast(v, out_); }
 
-  void Shown(uint32_t slot) {
-    Add(plan_.SlotPath(slot));
+  // Node i (which reads its slot a) shown with the slot's value.
+  void Shown(uint32_t i) {
+    Add(plan_.NodePath(i));
     Add(" = ");
-    AddValue(slots_[slot]);
+    AddValue(slots_[plan_.nodes[i].a]);
   }
 
   void ConstText(const Node& n, const NodeInfo& info) {
-    if (info.const_define >= 0) {
-      Add(plan_.define_names[info.const_define]);
-      Add(" = ");
-    }
-    AddValue(n.k);
+    AppendConstText(plan_, n, info, out_);
+  }
+
+  // A node that shows one value, from its prepared text.
+  void Prepared(uint32_t i, const Value& v) {
+    Add(plan_.shown_before[i]);
+    AddValue(v);
+    Add(plan_.shown_after[i]);
+  }
+  bool prepared() const {
+    return plan_.shown_before.size() == plan_.nodes.size();
   }
 
   // How tightly Render(i)'s text binds.
@@ -220,19 +304,31 @@ class Explainer {
         AddValue(n.k);
         return;
       case Op::kFact:
-        Shown(n.a);
+        if (prepared()) {
+          Prepared(i, slots_[n.a]);
+          return;
+        }
+        Shown(i);
         return;
       case Op::kHasFact:
       case Op::kHasGroup:
+        if (prepared()) {
+          Prepared(i, V(i));
+          return;
+        }
         Add("has(");
-        Add(plan_.SlotPath(n.a));
+        Add(plan_.NodePath(i));
         Add(") = ");
         AddValue(V(i));
         return;
       case Op::kInSK:
+        if (prepared()) {
+          Prepared(i, slots_[n.a]);
+          return;
+        }
         ConstText(n, info);
         Add(" in ");
-        Shown(n.a);
+        Shown(i);
         return;
       case Op::kNot:
         *out_ += '!';
@@ -356,16 +452,20 @@ class Explainer {
         break;
     }
     // A fused fact-constant comparison, shown in the order it was written.
+    if (prepared()) {
+      Prepared(i, slots_[n.a]);
+      return;
+    }
     const Rel rel = static_cast<Rel>(n.sub);
     if (info.flipped) {
       ConstText(n, info);
       *out_ += ' ';
       Add(RelText(Unmirror(rel)));
       *out_ += ' ';
-      Shown(n.a);
+      Shown(i);
       return;
     }
-    Shown(n.a);
+    Shown(i);
     *out_ += ' ';
     Add(RelText(rel));
     *out_ += ' ';
@@ -388,7 +488,7 @@ class Explainer {
     if (ReadsSlot(n.op) && n.op != Op::kHasFact && n.op != Op::kHasGroup) {
       const Value& s = slots_[n.a];
       if (s.tag == Tag::kAbsent) {
-        missing_.push_back(n.a);
+        missing_.push_back(&plan_.NodePath(i));
       } else {
         AddError(s.tag == Tag::kError ? s.aux : v.aux);
       }
@@ -404,7 +504,9 @@ class Explainer {
       return;
     }
     bool from_child = false;
-    for (uint32_t c : NodeChildren(plan_, i)) {
+    absl::InlinedVector<uint32_t, 8> kids;
+    NodeChildren(plan_, i, &kids);
+    for (uint32_t c : kids) {
       if (V(c).undecided()) {
         from_child = true;
         Blame(c);
@@ -416,11 +518,68 @@ class Explainer {
   const Program::Impl& plan_;
   const Value* slots_;
   std::string* out_;
-  absl::InlinedVector<uint32_t, 8> missing_;
+  absl::InlinedVector<const std::string*, 8> missing_;
   absl::InlinedVector<ErrorCode, 2> errors_;
+  absl::FixedArray<Value, 64> values_;
 };
 
+void ToStrings(const ExplainedCauses& causes,
+               std::vector<std::string>* missing_facts,
+               std::vector<std::string>* errors) {
+  missing_facts->clear();
+  errors->clear();
+  for (const std::string* path : causes.missing_facts)
+    missing_facts->push_back(*path);
+  for (std::string_view error : causes.errors) errors->emplace_back(error);
+}
+
 }  // namespace
+
+void PrepareExplanations(Program::Impl* plan) {
+  const size_t size = plan->nodes.size();
+  plan->node_paths.assign(size, nullptr);
+  plan->shown_before.assign(size, std::string());
+  plan->shown_after.assign(size, std::string());
+  for (size_t i = 0; i < size; ++i) {
+    const Node& n = plan->nodes[i];
+    if (!ReadsSlot(n.op)) continue;
+    const std::string& path = plan->SlotPath(n.a);
+    plan->node_paths[i] = &path;
+    const NodeInfo& info = plan->info[i];
+    std::string& before = plan->shown_before[i];
+    std::string& after = plan->shown_after[i];
+    switch (n.op) {
+      case Op::kFact:
+        before = path + " = ";
+        break;
+      case Op::kHasFact:
+      case Op::kHasGroup:
+        before = "has(" + path + ") = ";
+        break;
+      case Op::kInSK:
+        AppendConstText(*plan, n, info, &before);
+        before += " in " + path + " = ";
+        break;
+      default: {
+        const Rel rel = static_cast<Rel>(n.sub);
+        if (info.flipped) {
+          AppendConstText(*plan, n, info, &before);
+          before += ' ';
+          before.append(RelText(Unmirror(rel)));
+          before += ' ';
+          before += path + " = ";
+        } else {
+          before = path + " = ";
+          after += ' ';
+          after.append(RelText(rel));
+          after += ' ';
+          AppendConstText(*plan, n, info, &after);
+        }
+        break;
+      }
+    }
+  }
+}
 
 void ExplainText(const Program::Impl& plan, const Value* slots,
                  std::string* out) {
@@ -430,15 +589,24 @@ void ExplainText(const Program::Impl& plan, const Value* slots,
 void ExplainCauses(const Program::Impl& plan, const Value* slots,
                    std::vector<std::string>* missing_facts,
                    std::vector<std::string>* errors) {
-  Explainer(plan, slots, nullptr).Causes(missing_facts, errors);
+  ExplainedCauses causes;
+  Explainer(plan, slots, nullptr).Causes(&causes);
+  ToStrings(causes, missing_facts, errors);
+}
+
+void ExplainParts(const Program::Impl& plan, const Value* slots,
+                  std::string* text, ExplainedCauses* causes) {
+  Explainer explainer(plan, slots, text);
+  if (text != nullptr) explainer.Text();
+  if (causes != nullptr) explainer.Causes(causes);
 }
 
 void ExplainPlan(const Program::Impl& plan, const Value* slots,
                  Explanation* out) {
   out->text.clear();
-  Explainer explainer(plan, slots, &out->text);
-  explainer.Text();
-  explainer.Causes(&out->missing_facts, &out->errors);
+  ExplainedCauses causes;
+  ExplainParts(plan, slots, &out->text, &causes);
+  ToStrings(causes, &out->missing_facts, &out->errors);
 }
 
 }  // namespace stepwise::expr

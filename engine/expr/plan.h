@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "engine/expr/program.h"
 #include "engine/expr/value.h"
 
@@ -138,7 +139,24 @@ struct Program::Impl {
   std::vector<Node> top;
   std::vector<uint32_t> top_index;
 
+  // Per node: the path of the slot a node that reads one (ReadsSlot)
+  // shows, pointing into slot_paths; null for the others. Built by Compile
+  // once the plan is final, so explanations need no lookup.
+  std::vector<const std::string*> node_paths;
+  // Per node that shows one value (a fact, has(), a fused comparison, a
+  // constant in a list fact): its text is shown_before[i], the value, then
+  // shown_after[i]; the fixed parts are built once (PrepareExplanations),
+  // not per request. Empty when not prepared.
+  std::vector<std::string> shown_before;
+  std::vector<std::string> shown_after;
+
   const std::string& SlotPath(uint32_t slot) const;
+  // node_paths[index] (or SlotPath(nodes[index].a) when it was not built).
+  const std::string& NodePath(uint32_t index) const {
+    if (index < node_paths.size() && node_paths[index] != nullptr)
+      return *node_paths[index];
+    return SlotPath(nodes[index].a);
+  }
 };
 
 // Evaluates node `index` of a plan. `slots` may be null when the subtree
@@ -151,9 +169,20 @@ inline Value EvalNode(const Program::Impl& plan, uint32_t index,
   return EvalNode(plan.nodes.data(), plan.kids.data(), index, slots);
 }
 
+// EvalNode that also stores in record[i] the value of every node i it
+// evaluates on the way (record has nodes.size() entries). Nodes a
+// short-circuit skipped are left as they were. For explanations, which
+// need the values of subtrees without evaluating them again.
+Value EvalNodeRecording(const Program::Impl& plan, uint32_t index,
+                        const Value* slots, Value* record);
+
 // Whether a root that is this node alone is laid out as a chain of one
 // (Program::Impl::top).
 bool IsInlineLeaf(Op op);
+
+// Builds node_paths, shown_before and shown_after (explain.cc); Compile
+// calls it once the plan is final.
+void PrepareExplanations(Program::Impl* plan);
 
 // Fills `out` for an explained evaluation (explain.cc).
 void ExplainPlan(const Program::Impl& plan, const Value* slots,
@@ -163,9 +192,15 @@ void ExplainText(const Program::Impl& plan, const Value* slots,
 void ExplainCauses(const Program::Impl& plan, const Value* slots,
                    std::vector<std::string>* missing_facts,
                    std::vector<std::string>* errors);
+// Program::ExplainParts.
+void ExplainParts(const Program::Impl& plan, const Value* slots,
+                  std::string* text, ExplainedCauses* causes);
 
 // The children a node evaluates, in order (for explanations).
 std::vector<uint32_t> NodeChildren(const Program::Impl& plan, uint32_t index);
+// The same into `out` (cleared first), without allocating for up to 8.
+void NodeChildren(const Program::Impl& plan, uint32_t index,
+                  absl::InlinedVector<uint32_t, 8>* out);
 
 }  // namespace stepwise::expr
 

@@ -140,6 +140,11 @@ void Program::ExplainText(const Value* slots, std::string* out) const {
   expr::ExplainText(*impl_, slots, out);
 }
 
+void Program::ExplainParts(const Value* slots, std::string* text,
+                           ExplainedCauses* causes) const {
+  expr::ExplainParts(*impl_, slots, text, causes);
+}
+
 void Program::ExplainCauses(const Value* slots,
                             std::vector<std::string>* missing_facts,
                             std::vector<std::string>* errors) const {
@@ -182,6 +187,7 @@ absl::StatusOr<CompileResult> Compile(std::string_view text,
   impl->source = std::string(text);
   impl->type = to_double ? Type::Double() : root.type;
   CompilePlan(ast, to_double, impl.get());
+  PrepareExplanations(impl.get());
   result.program.reset(new Program(std::move(impl)));
   return result;
 }

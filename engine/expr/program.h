@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "engine/expr/declarations.h"
 #include "engine/expr/value.h"
@@ -116,6 +117,14 @@ struct Explanation {
   std::vector<std::string> errors;
 };
 
+// Explanation::missing_facts and ::errors without a string built: the
+// paths point into the Program (valid while it lives), the error names are
+// static. Same order as Explanation's.
+struct ExplainedCauses {
+  absl::InlinedVector<const std::string*, 8> missing_facts;
+  absl::InlinedVector<std::string_view, 2> errors;
+};
+
 class Program {
  public:
   ~Program();
@@ -140,6 +149,11 @@ class Program {
   void ExplainCauses(const Value* slots,
                      std::vector<std::string>* missing_facts,
                      std::vector<std::string>* errors) const;
+  // Both in one pass, which evaluates the expression once for the two:
+  // the text appended to `text` and the causes into `causes` (cleared
+  // first). Either may be null. The cheapest way to explain a rule.
+  void ExplainParts(const Value* slots, std::string* text,
+                    ExplainedCauses* causes) const;
 
   // Slots this program reads (sorted, unique), e.g. for coverage reports.
   const std::vector<uint32_t>& slots_read() const;
