@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -41,6 +42,22 @@ bool ValidTimestamp(const google::protobuf::Timestamp& ts) {
 
 absl::Time ToTime(int64_t seconds, int32_t nanos) {
   return absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos);
+}
+
+// CompiledBundle::FindInstrument with the first byte compared before the
+// rest: instrument ids are short and mostly of the same few lengths, so the
+// usual size-then-memcmp comparison calls memcmp for most candidates.
+const InstrumentDef* FindInstrumentFast(const CompiledBundle& bundle,
+                                        const std::string& id) {
+  if (id.empty()) return bundle.FindInstrument(id);
+  for (const auto& def : bundle.instruments) {
+    const std::string& candidate = def->id;
+    if (candidate.size() == id.size() && candidate[0] == id[0] &&
+        std::memcmp(candidate.data(), id.data(), id.size()) == 0) {
+      return def.get();
+    }
+  }
+  return nullptr;
 }
 
 void ResetSlots(const CompiledBundle& bundle, Value* slots, size_t size) {
@@ -140,12 +157,20 @@ void DeclareFacts(CompiledBundle* bundle) {
 }
 
 FactTable::FactTable(const CompiledBundle& bundle)
-    : slots_(bundle.decls.slot_count(), Value::Absent()) {}
+    : size_(bundle.decls.slot_count()), slots_(inline_.values) {
+  if (size_ > kInlineSlots) {
+    heap_.reset(new Value[size_]);
+    slots_ = heap_.get();
+  }
+  Reset(bundle);
+}
 
 void FactTable::Reset(const CompiledBundle& bundle) {
-  ResetSlots(bundle, slots_.data(), slots_.size());
+  if (!dirty_) return;
+  ResetSlots(bundle, slots_, size_);
   flag_values_.clear();
   slots_[kFlagsSlot] = Value::List(flag_values_.data(), 0);
+  dirty_ = false;
 }
 
 absl::Time ResolveAsOf(const v1::EvaluateRequest& request,
@@ -213,7 +238,8 @@ bool DeriveFacts(const CompiledBundle& bundle,
   for (int i = 0; i < request.assessments_size(); ++i) {
     const v1::Assessment& assessment = request.assessments(i);
     auto prefix = [i] { return absl::StrCat("assessments[", i, "]"); };
-    const InstrumentDef* def = bundle.FindInstrument(assessment.instrument());
+    const InstrumentDef* def =
+        FindInstrumentFast(bundle, assessment.instrument());
     if (def == nullptr) {
       std::vector<std::string> known;
       for (const auto& d : bundle.instruments) known.push_back(d->id);

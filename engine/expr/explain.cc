@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/container/fixed_array.h"
 #include "absl/container/inlined_vector.h"
 #include "engine/expr/plan.h"
@@ -69,37 +71,10 @@ constexpr std::string_view kSkipped = "(...)";
 // A node whose value was not recorded yet (no Value has this tag).
 constexpr Tag kUnrecorded = static_cast<Tag>(0xFF);
 
-void AppendInt(int64_t i, std::string* out) {
-  char buffer[24];
-  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), i);
-  out->append(buffer, result.ptr);
-}
-
-// AppendValue, with the common cases written directly: ints, bools, and
-// doubles holding a small whole number (weeks_at_step = 9.0), which
-// AppendValue renders as the integer and ".0" (the shortest round-trip
-// text of such a double is its digits: below 1e4 never shorter in
-// exponent form). Everything else goes to AppendValue.
-void AppendFast(const Value& v, std::string* out) {
-  switch (v.tag) {
-    case Tag::kInt:
-      AppendInt(v.i, out);
-      return;
-    case Tag::kBool:
-      out->append(v.b ? "true" : "false");
-      return;
-    case Tag::kDouble:
-      if (v.d > -1e4 && v.d < 1e4 && v.d == std::trunc(v.d) &&
-          !(v.d == 0 && std::signbit(v.d))) {
-        AppendInt(static_cast<int64_t>(v.d), out);
-        out->append(".0");
-        return;
-      }
-      break;
-    default:
-      break;
-  }
-  AppendValue(v, out);
+// A double AppendValue renders as its integer digits and ".0".
+bool SmallWholeDouble(double d) {
+  return d > -1e4 && d < 1e4 && d == std::trunc(d) &&
+         !(d == 0 && std::signbit(d));
 }
 
 // A fused node's constant: "name = value" when it came from a define.
@@ -129,6 +104,7 @@ class Explainer {
   void Text() {
     V(plan_.root);
     Render(plan_.root);
+    Flush();
   }
 
   // The paths of the absent facts and the errors the result came from.
@@ -174,8 +150,59 @@ class Explainer {
     return values_[i];
   }
 
-  void Add(std::string_view s) { out_->append(s.data(), s.size()); }
-  void AddValue(const Value& v) { AppendFast(v, out_); }
+  // Text goes through a small buffer on the stack: a few bytes copied per
+  // piece instead of a call into std::string for each.
+  void Flush() {
+    out_->append(buffer_, used_);
+    used_ = 0;
+  }
+  void Add(std::string_view s) {
+    if (ABSL_PREDICT_FALSE(s.size() > sizeof(buffer_) - used_)) {
+      Flush();
+      if (s.size() > sizeof(buffer_)) {
+        out_->append(s.data(), s.size());
+        return;
+      }
+    }
+    std::memcpy(buffer_ + used_, s.data(), s.size());
+    used_ += s.size();
+  }
+  void AddChar(char c) {
+    if (ABSL_PREDICT_FALSE(used_ == sizeof(buffer_))) Flush();
+    buffer_[used_++] = c;
+  }
+  void AddInt(int64_t i) {
+    if (ABSL_PREDICT_FALSE(sizeof(buffer_) - used_ < 24)) Flush();
+    const auto result =
+        std::to_chars(buffer_ + used_, buffer_ + sizeof(buffer_), i);
+    used_ = static_cast<size_t>(result.ptr - buffer_);
+  }
+  // AppendValue's text, with the common cases written here: ints, bools,
+  // and doubles holding a small whole number (weeks_at_step = 9.0), which
+  // AppendValue renders as the integer and ".0" (the shortest round-trip
+  // text of such a double is its digits: below 1e4 never shorter in
+  // exponent form). Everything else goes to AppendValue.
+  void AddValue(const Value& v) {
+    switch (v.tag) {
+      case Tag::kInt:
+        AddInt(v.i);
+        return;
+      case Tag::kBool:
+        Add(v.b ? std::string_view("true") : std::string_view("false"));
+        return;
+      case Tag::kDouble:
+        if (SmallWholeDouble(v.d)) {
+          AddInt(static_cast<int64_t>(v.d));
+          Add(".0");
+          return;
+        }
+        break;
+      default:
+        break;
+    }
+    Flush();
+    AppendValue(v, out_);
+  }
 
   // Node i (which reads its slot a) shown with the slot's value.
   void Shown(uint32_t i) {
@@ -185,6 +212,7 @@ class Explainer {
   }
 
   void ConstText(const Node& n, const NodeInfo& info) {
+    Flush();
     AppendConstText(plan_, n, info, out_);
   }
 
@@ -251,9 +279,9 @@ class Explainer {
       Render(i);
       return;
     }
-    *out_ += '(';
+    AddChar('(');
     Render(i);
-    *out_ += ')';
+    AddChar(')');
   }
 
   void Render(uint32_t i) {
@@ -272,13 +300,13 @@ class Explainer {
     AddValue(V(i));
     Add(" {");
     RenderBody(i);
-    *out_ += '}';
+    AddChar('}');
   }
 
   void Call(std::string_view name, const uint32_t* args, uint32_t count,
             uint32_t i) {
     Add(name);
-    *out_ += '(';
+    AddChar('(');
     for (uint32_t k = 0; k < count; ++k) {
       if (k > 0) Add(", ");
       Render(args[k]);
@@ -289,9 +317,9 @@ class Explainer {
 
   void Infix(uint32_t l, std::string_view op, uint32_t r, int prec) {
     Wrapped(l, prec);
-    *out_ += ' ';
+    AddChar(' ');
     Add(op);
-    *out_ += ' ';
+    AddChar(' ');
     Wrapped(r, prec + 1);
   }
 
@@ -331,7 +359,7 @@ class Explainer {
         Shown(i);
         return;
       case Op::kNot:
-        *out_ += '!';
+        AddChar('!');
         Wrapped(n.a, kPrecUnary);
         return;
       case Op::kAnd:
@@ -373,9 +401,11 @@ class Explainer {
       case Op::kNegD: {
         // "-(-x)", never "--x"; the operand's first character is known only
         // once it is written, so the parenthesis is inserted afterwards.
-        *out_ += '-';
+        AddChar('-');
+        Flush();
         const size_t at = out_->size();
         Render(n.a);
+        Flush();
         if ((out_->size() > at && (*out_)[at] == '-') ||
             Prec(n.a) < kPrecUnary) {
           out_->insert(at, 1, '(');
@@ -446,7 +476,7 @@ class Explainer {
           if (k > 0) Add(", ");
           Render(kids[k]);
         }
-        *out_ += ']';
+        AddChar(']');
         return;
       default:
         break;
@@ -459,16 +489,16 @@ class Explainer {
     const Rel rel = static_cast<Rel>(n.sub);
     if (info.flipped) {
       ConstText(n, info);
-      *out_ += ' ';
+      AddChar(' ');
       Add(RelText(Unmirror(rel)));
-      *out_ += ' ';
+      AddChar(' ');
       Shown(i);
       return;
     }
     Shown(i);
-    *out_ += ' ';
+    AddChar(' ');
     Add(RelText(rel));
-    *out_ += ' ';
+    AddChar(' ');
     ConstText(n, info);
   }
 
@@ -504,13 +534,20 @@ class Explainer {
       return;
     }
     bool from_child = false;
-    absl::InlinedVector<uint32_t, 8> kids;
-    NodeChildren(plan_, i, &kids);
-    for (uint32_t c : kids) {
+    const auto blame_child = [&](uint32_t c) {
       if (V(c).undecided()) {
         from_child = true;
         Blame(c);
       }
+    };
+    if (n.op == Op::kAnd || n.op == Op::kOr) {
+      // The common case, without building the list of children.
+      const uint32_t* kids = plan_.kids.data() + n.a;
+      for (uint32_t k = 0; k < n.b; ++k) blame_child(kids[k]);
+    } else {
+      absl::InlinedVector<uint32_t, 8> kids;
+      NodeChildren(plan_, i, &kids);
+      for (uint32_t c : kids) blame_child(c);
     }
     if (!from_child && v.tag == Tag::kError) AddError(v.aux);
   }
@@ -518,6 +555,8 @@ class Explainer {
   const Program::Impl& plan_;
   const Value* slots_;
   std::string* out_;
+  char buffer_[256];
+  size_t used_ = 0;
   absl::InlinedVector<const std::string*, 8> missing_;
   absl::InlinedVector<ErrorCode, 2> errors_;
   absl::FixedArray<Value, 64> values_;
