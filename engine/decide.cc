@@ -4,7 +4,11 @@
 #include <memory>
 #include <vector>
 
-#include "absl/numeric/bits.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "absl/base/attributes.h"
 
 namespace stepwise::engine {
 
@@ -48,8 +52,9 @@ constexpr v1::Action kActionBySeverity[6] = {
 
 // The hit policy over the matched rules (in rule order) and the most severe
 // matched action.
-void Combine(const CompiledBundle& bundle, int current, v1::Action winner,
-             CoreDecision* out) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Combine(const CompiledBundle& bundle,
+                                                 int current, v1::Action winner,
+                                                 CoreDecision* out) {
   const std::vector<CompiledRule>& rules = bundle.rules;
   int step = current;
   if (out->matched.empty()) {
@@ -88,6 +93,45 @@ void Combine(const CompiledBundle& bundle, int current, v1::Action winner,
   out->step = step;
 }
 
+// For each byte: the positions of its set bits, low first, then zeros.
+struct ByteIndices {
+  uint32_t index[256][8];
+  uint8_t count[256];
+};
+constexpr ByteIndices MakeByteIndices() {
+  ByteIndices t{};
+  for (int b = 0; b < 256; ++b) {
+    int n = 0;
+    for (int i = 0; i < 8; ++i) {
+      if ((b >> i) & 1) t.index[b][n++] = static_cast<uint32_t>(i);
+    }
+    t.count[b] = static_cast<uint8_t>(n);
+  }
+  return t;
+}
+constexpr ByteIndices kByteIndices = MakeByteIndices();
+
+// Writes first + i for every bit i set in `byte`, in order, and returns the
+// end: eight entries are written and the pointer moves by how many are
+// real, so `out` needs room for eight.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t* AppendIndices(uint32_t* out,
+                                                            uint32_t byte,
+                                                            uint32_t first) {
+  const uint32_t* index = kByteIndices.index[byte];
+#ifdef __SSE2__
+  const __m128i base = _mm_set1_epi32(static_cast<int>(first));
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(index));
+  const __m128i hi =
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(index + 4));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_add_epi32(lo, base));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 4),
+                   _mm_add_epi32(hi, base));
+#else
+  for (int j = 0; j < 8; ++j) out[j] = first + index[j];
+#endif
+  return out + kByteIndices.count[byte];
+}
+
 }  // namespace
 
 void RuleList::Grow(size_t n) {
@@ -106,11 +150,12 @@ void PrepareDecide(CompiledBundle* bundle) {
     programs.push_back(rule.when.get());
   }
   DecidePlan& plan = bundle->decide_plan;
-  plan.batch = std::make_unique<expr::Batch>(programs);
   plan.severity.clear();
   for (const CompiledRule& rule : bundle->rules) {
     plan.severity.push_back(static_cast<uint8_t>(Severity(rule.action)));
   }
+  // Labelled by severity, the batch gives the most severe matched action.
+  plan.batch = std::make_unique<expr::Batch>(programs, plan.severity);
 }
 
 void Decide(const CompiledBundle& bundle, const expr::Value* slots, int current,
@@ -120,34 +165,37 @@ void Decide(const CompiledBundle& bundle, const expr::Value* slots, int current,
     DecideOneByOne(bundle, slots, current, out);
     return;
   }
-  out->matched.clear();
-  out->undecided.clear();
   out->cap = CoreDecision::Cap::kNone;
   const expr::Batch& batch = *plan.batch;
-  const uint8_t* severity = plan.severity.data();
-  uint8_t most_severe = 0;
-  for (size_t c = 0; c < batch.chunk_count(); ++c) {
-    uint64_t matched;
-    uint64_t undecided;
-    batch.EvaluateChunk(c, slots, &matched, &undecided);
-    const uint32_t first = batch.chunk_first(c);
-    // Room for every rule of the chunk: counting the bits first would cost
-    // more than the check it saves.
-    uint32_t* const m_begin = out->matched.Reserve(batch.chunk_size(c));
-    uint32_t* m = m_begin;
-    for (; matched != 0; matched &= matched - 1) {
-      const uint32_t i = first + absl::countr_zero(matched);
-      most_severe = std::max(most_severe, severity[i]);
-      *m++ = i;
+  // AppendIndices writes eight entries past the last.
+  const size_t room = batch.program_count() + 8;
+  uint32_t* const m_begin = out->matched.Reset(room);
+  uint32_t* const u_begin = out->undecided.Reset(room);
+  uint32_t* m = m_begin;
+  uint32_t* u = u_begin;
+  uint32_t most_severe = 0;
+  for (const expr::Batch::Chunk& chunk : batch.chunks()) {
+    const expr::Batch::Outcome outcome = batch.Evaluate(chunk, slots);
+    uint64_t matched = outcome.true_bits;
+    uint64_t undecided = outcome.undecided_bits;
+    // A byte of rules at a time, without a branch per rule: the two lists
+    // and the most severe matched action.
+    uint32_t first = chunk.first;
+    const uint8_t* labels = chunk.labels;
+    for (uint32_t k = 0; k < chunk.count; k += 8) {
+      const uint32_t m_byte = static_cast<uint32_t>(matched & 0xff);
+      const uint32_t u_byte = static_cast<uint32_t>(undecided & 0xff);
+      m = AppendIndices(m, m_byte, first);
+      u = AppendIndices(u, u_byte, first);
+      most_severe = std::max<uint32_t>(most_severe, labels[m_byte]);
+      matched >>= 8;
+      undecided >>= 8;
+      first += 8;
+      labels += 256;
     }
-    out->matched.Commit(m - m_begin);
-    uint32_t* const u_begin = out->undecided.Reserve(batch.chunk_size(c));
-    uint32_t* u = u_begin;
-    for (; undecided != 0; undecided &= undecided - 1) {
-      *u++ = first + absl::countr_zero(undecided);
-    }
-    out->undecided.Commit(u - u_begin);
   }
+  out->matched.Commit(m - m_begin);
+  out->undecided.Commit(u - u_begin);
   Combine(bundle, current, kActionBySeverity[most_severe], out);
 }
 

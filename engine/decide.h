@@ -19,8 +19,8 @@
 namespace stepwise::engine {
 
 // Rule indices, in rule order: inline up to 64, on the heap beyond. Decide
-// reserves room for a whole chunk of the batch at once, so the hot loop
-// writes without a capacity check per rule.
+// reserves room for every rule (and some slack) at once, so the hot loop
+// writes eight entries at a time without a capacity check.
 class RuleList {
  public:
   RuleList() = default;
@@ -28,6 +28,12 @@ class RuleList {
   RuleList& operator=(const RuleList&) = delete;
 
   void clear() { size_ = 0; }
+  // Empties the list and returns room for `n`: write them through the
+  // pointer, then Commit how many are real.
+  uint32_t* Reset(size_t n) {
+    size_ = 0;
+    return Reserve(n);
+  }
   // Room for `n` more; write them through the pointer, then Commit.
   uint32_t* Reserve(size_t n) {
     if (size_ + n > capacity_) Grow(size_ + n);

@@ -14,8 +14,7 @@ namespace stepwise::expr {
 namespace {
 
 constexpr uint32_t kBits = 63;
-// Bit of Row::undecided that marks a slot holding an unexpected type.
-constexpr uint64_t kMismatch = uint64_t{1} << 63;
+constexpr uint64_t kMismatch = Batch::kMismatch;
 // Widest range of int breakpoints laid out as a table (rows of 16 bytes).
 constexpr uint64_t kMaxTable = 256;
 
@@ -50,6 +49,13 @@ int BoolLeafState(const Node& n, Tag tag, bool b) {
 }
 bool IsRange(Op op) { return op == Op::kCmpIK || op == Op::kCmpDK; }
 
+// Which bits an operand decided and which it left undecided, for one value
+// of its slot.
+struct Row {
+  uint64_t decisive = 0;
+  uint64_t undecided = 0;
+};
+
 // A fact-constant comparison operand, before grouping by slot.
 struct Leaf {
   const Node* node;
@@ -61,7 +67,7 @@ struct Leaf {
   const Program::Impl* plan;
   uint32_t operand;
 
-  void Add(bool in_range, Batch::Row* row) const {
+  void Add(bool in_range, Row* row) const {
     if ((in_range != negate) == decider) {
       row->decisive |= uint64_t{1} << bit;
     }
@@ -100,6 +106,28 @@ size_t ClauseCount(const Program::Impl& plan) {
   return count;
 }
 
+// Bits a chunk needs for programs with `clauses[p]` nested chains each: one
+// per program, and for each layer j (the j-th chain of every program that
+// has one) the span from its first to its last program.
+uint32_t LayoutBits(const std::vector<uint32_t>& clauses) {
+  uint32_t bits = static_cast<uint32_t>(clauses.size());
+  const uint32_t layers =
+      clauses.empty() ? 0 : *std::max_element(clauses.begin(), clauses.end());
+  for (uint32_t j = 1; j <= layers; ++j) {
+    uint32_t first = 0;
+    uint32_t last = 0;
+    bool any = false;
+    for (uint32_t p = 0; p < clauses.size(); ++p) {
+      if (clauses[p] < j) continue;
+      if (!any) first = p;
+      last = p;
+      any = true;
+    }
+    bits += last - first + 1;
+  }
+  return bits;
+}
+
 // Splits `leaves` (of one double slot) into groups of at most 4 distinct
 // bounds each. Bounds: `x >= lo`, and `x > hi` as `x >= nextafter(hi, inf)`.
 std::vector<double> Bounds(const Node& n) {
@@ -118,39 +146,67 @@ Batch::Batch(Batch&&) noexcept = default;
 Batch& Batch::operator=(Batch&&) noexcept = default;
 Batch::~Batch() = default;
 
-Batch::Batch(const std::vector<const Program*>& programs)
+Batch::Batch(const std::vector<const Program*>& programs,
+             const std::vector<uint8_t>& labels)
     : programs_(programs) {
+  std::vector<std::pair<size_t, size_t>> int_block_spans;  // into blocks_
   size_t next = 0;
   while (next < programs_.size()) {
     // Programs while their bits fit; a program with too many clauses for a
     // chunk of its own keeps the excess as general operands.
+    std::vector<uint32_t> clauses;
     size_t end = next;
-    uint32_t bits = 0;
     while (end < programs_.size()) {
-      const uint32_t need =
-          1 + static_cast<uint32_t>(ClauseCount(*programs_[end]->impl_));
-      if (end > next && bits + need > kBits) break;
-      bits += need;
+      uint32_t need =
+          static_cast<uint32_t>(ClauseCount(*programs_[end]->impl_));
+      if (end == next) need = std::min(need, kBits - 1);
+      clauses.push_back(need);
+      if (end > next && LayoutBits(clauses) > kBits) {
+        clauses.pop_back();
+        break;
+      }
       ++end;
     }
     Chunk chunk;
     chunk.first = static_cast<uint32_t>(next);
     chunk.count = static_cast<uint32_t>(end - next);
     chunk.program_mask = (uint64_t{1} << chunk.count) - 1;
-    uint32_t next_bit = chunk.count;
+
+    // Layer j's clause of program p sits at bit shift_j + p.
+    chunk.layer_begin = static_cast<uint32_t>(layers_.size());
+    {
+      const uint32_t layers = *std::max_element(clauses.begin(), clauses.end());
+      uint32_t start = chunk.count;
+      for (uint32_t j = 1; j <= layers; ++j) {
+        uint32_t first = 0;
+        uint32_t last = 0;
+        bool any = false;
+        for (uint32_t p = 0; p < clauses.size(); ++p) {
+          if (clauses[p] < j) continue;
+          if (!any) first = p;
+          last = p;
+          any = true;
+        }
+        Layer layer;
+        layer.shift = start - first;
+        start += last - first + 1;
+        layers_.push_back(layer);
+      }
+    }
+    chunk.layer_end = static_cast<uint32_t>(layers_.size());
 
     std::map<uint32_t, std::vector<Leaf>> int_leaves;
     std::map<uint32_t, std::vector<Leaf>> double_leaves;
     std::map<uint32_t, std::vector<Leaf>> bool_leaves;
     chunk.operand_begin = static_cast<uint32_t>(operands_.size());
-    chunk.clause_begin = static_cast<uint32_t>(clauses_.size());
     for (size_t p = next; p < end; ++p) {
       const Program::Impl& plan = *programs_[p]->impl_;
       if (plan.type.kind != Kind::kBool) chunk.slow = true;
       const uint32_t bit = static_cast<uint32_t>(p - next);
+      const uint64_t program_bit = uint64_t{1} << bit;
       bool decider;
       const std::vector<uint32_t> kids = RootOperands(plan, &decider);
-      (decider ? chunk.or_mask : chunk.and_mask) |= uint64_t{1} << bit;
+      (decider ? chunk.or_mask : chunk.and_mask) |= program_bit;
 
       const auto add = [&](uint32_t k, uint32_t chain_bit, bool chain_decider) {
         const Node& n = plan.nodes[k];
@@ -172,32 +228,49 @@ Batch::Batch(const std::vector<const Program*>& programs)
           operands_.push_back(Operand{&plan, k, chain_bit, chain_decider});
         }
       };
+      uint32_t clause_count = 0;
       for (uint32_t k : kids) {
         bool negated;
         const Node* chain = ClauseChain(plan, k, &negated);
-        if (chain == nullptr || next_bit >= kBits) {
+        if (chain == nullptr || clause_count >= clauses[bit]) {
           add(k, bit, decider);
           continue;
         }
         // The clause's value is its decider when an operand decided it,
         // else undecided or the other value; a `!` exchanges the two.
-        Clause clause;
-        clause.bit = next_bit++;
-        clause.rule = bit;
+        Layer& layer = layers_[chunk.layer_begin + clause_count++];
+        const uint32_t clause_bit = layer.shift + bit;
         const bool clause_decider = chain->op == Op::kOr;
-        clause.on_decisive = (clause_decider != negated) == decider;
-        clause.on_rest = (!clause_decider != negated) == decider;
-        clauses_.push_back(clause);
+        layer.mask |= program_bit;
+        if ((clause_decider != negated) == decider) {
+          layer.on_decisive |= program_bit;
+        }
+        if ((!clause_decider != negated) == decider) {
+          layer.on_rest |= program_bit;
+        }
         for (uint32_t i = 0; i < chain->b; ++i) {
-          add(plan.kids[chain->a + i], clause.bit, clause_decider);
+          add(plan.kids[chain->a + i], clause_bit, clause_decider);
         }
       }
     }
-    chunk.clause_end = static_cast<uint32_t>(clauses_.size());
+
+    // A block of eight rows, one per tag: absent, `want` (`row`), and the
+    // mismatch row for every other tag.
+    const auto add_block = [&](Tag want, const Row& absent, const Row& row) {
+      const uint32_t first = static_cast<uint32_t>(decisive_.size());
+      for (int tag = 0; tag < 8; ++tag) {
+        const Row r = tag == static_cast<int>(Tag::kAbsent) ? absent
+                      : tag == static_cast<int>(want)       ? row
+                                                            : Row{0, kMismatch};
+        decisive_.push_back(r.decisive);
+        undecided_.push_back(r.undecided);
+      }
+      return first;
+    };
 
     // Int slots: a table over the breakpoints' range when it is small,
     // otherwise each comparison is an operand of its own.
-    chunk.int_begin = static_cast<uint32_t>(int_groups_.size());
+    chunk.int_begin = static_cast<uint32_t>(int_tests_.size());
     for (const auto& [slot, leaves] : int_leaves) {
       std::vector<int64_t> points;
       for (const Leaf& leaf : leaves) {
@@ -219,34 +292,38 @@ Batch::Batch(const std::vector<const Program*>& programs)
         }
         continue;
       }
-      IntGroup group;
-      group.slot = slot;
-      group.rows = static_cast<uint32_t>(rows_.size());
-      group.base = base;
-      group.top = *hi;
-      Row absent, mismatch;
-      mismatch.undecided = kMismatch;
-      std::vector<Row> table(span + 1);
-      for (const Leaf& leaf : leaves) {
+      IntTest test;
+      test.slot = slot * static_cast<uint32_t>(sizeof(Value));
+      test.base = base;
+      test.top = *hi;
+      Row absent;
+      for (const Leaf& leaf : leaves)
         absent.undecided |= uint64_t{1} << leaf.bit;
-        for (uint64_t k = 0; k <= span; ++k) {
-          const int64_t x =
-              static_cast<int64_t>(static_cast<uint64_t>(base) + k);
-          leaf.Add(IntInRange(*leaf.node, x), &table[k]);
+      // Values between breakpoints share their row: one block per distinct
+      // row.
+      std::map<std::pair<uint64_t, uint64_t>, uint32_t> distinct;
+      const size_t blocks_begin = blocks_.size();
+      for (uint64_t k = 0; k <= span; ++k) {
+        const int64_t x = static_cast<int64_t>(static_cast<uint64_t>(base) + k);
+        Row row;
+        for (const Leaf& leaf : leaves) {
+          leaf.Add(IntInRange(*leaf.node, x), &row);
         }
+        const auto [it, inserted] =
+            distinct.try_emplace({row.decisive, row.undecided}, 0);
+        if (inserted) it->second = add_block(Tag::kInt, absent, row);
+        blocks_.push_back(it->second);
       }
-      rows_.push_back(absent);
-      rows_.push_back(mismatch);
-      rows_.insert(rows_.end(), table.begin(), table.end());
-      int_groups_.push_back(group);
+      int_block_spans.emplace_back(int_tests_.size(), blocks_begin);
+      int_tests_.push_back(test);
     }
-    chunk.int_end = static_cast<uint32_t>(int_groups_.size());
+    chunk.int_end = static_cast<uint32_t>(int_tests_.size());
 
     // Double slots: the bounds as `x >= bound` tests, at most four to a
-    // group; how many hold picks the row. NaN holds none and sits with the
-    // values below every lower bound, where no comparison is in range
+    // group; how many hold picks the block. NaN holds none and sits with
+    // the values below every lower bound, where no comparison is in range
     // either.
-    chunk.double_begin = static_cast<uint32_t>(double_groups_.size());
+    chunk.double_begin = static_cast<uint32_t>(double_tests_.size());
     for (const auto& [slot, all_leaves] : double_leaves) {
       std::vector<Leaf> pending = all_leaves;
       while (!pending.empty()) {
@@ -266,14 +343,12 @@ Batch::Batch(const std::vector<const Program*>& programs)
           }
         }
         pending = std::move(rest);
-        DoubleGroup group;
-        group.slot = slot;
-        group.rows = static_cast<uint32_t>(rows_.size());
+        DoubleTest test;
+        test.slot = slot * static_cast<uint32_t>(sizeof(Value));
         for (size_t j = 0; j < 4; ++j) {
-          group.bounds[j] = j < points.size() ? points[j] : NAN;
+          test.bounds[j] = j < points.size() ? points[j] : NAN;
         }
-        Row absent, mismatch;
-        mismatch.undecided = kMismatch;
+        Row absent;
         Row table[5];
         for (const Leaf& leaf : leaves) {
           absent.undecided |= uint64_t{1} << leaf.bit;
@@ -284,20 +359,21 @@ Batch::Batch(const std::vector<const Program*>& programs)
             leaf.Add(DoubleInRange(*leaf.node, x), &table[j + 1]);
           }
         }
-        rows_.push_back(absent);
-        rows_.push_back(mismatch);
-        rows_.insert(rows_.end(), table, table + 5);
-        double_groups_.push_back(group);
+        test.rows = add_block(Tag::kDouble, absent, table[0]);
+        for (size_t j = 1; j < 5; ++j) {
+          add_block(Tag::kDouble, absent, table[j]);
+        }
+        double_tests_.push_back(test);
       }
     }
-    chunk.double_end = static_cast<uint32_t>(double_groups_.size());
+    chunk.double_end = static_cast<uint32_t>(double_tests_.size());
 
     // has() and bool facts: a row for each tag and bool payload.
-    chunk.bool_begin = static_cast<uint32_t>(bool_groups_.size());
+    chunk.bool_begin = static_cast<uint32_t>(bool_tests_.size());
     for (const auto& [slot, leaves] : bool_leaves) {
-      BoolGroup group;
-      group.slot = slot;
-      group.rows = static_cast<uint32_t>(rows_.size());
+      BoolTest test;
+      test.slot = slot * static_cast<uint32_t>(sizeof(Value));
+      test.rows = static_cast<uint32_t>(decisive_.size());
       Row table[16];
       for (const Leaf& leaf : leaves) {
         for (int code = 0; code < 16; ++code) {
@@ -310,136 +386,74 @@ Batch::Batch(const std::vector<const Program*>& programs)
           }
         }
       }
-      rows_.insert(rows_.end(), table, table + 16);
-      bool_groups_.push_back(group);
+      for (const Row& row : table) {
+        decisive_.push_back(row.decisive);
+        undecided_.push_back(row.undecided);
+      }
+      bool_tests_.push_back(test);
     }
-    chunk.bool_end = static_cast<uint32_t>(bool_groups_.size());
+    chunk.bool_end = static_cast<uint32_t>(bool_tests_.size());
     chunk.operand_end = static_cast<uint32_t>(operands_.size());
+
+    chunk.labels_begin = static_cast<uint32_t>(labels_.size());
+    for (uint32_t k = 0; k < chunk.count; k += 8) {
+      for (uint32_t byte = 0; byte < 256; ++byte) {
+        uint8_t label = 0;
+        for (uint32_t i = 0; i < 8 && k + i < chunk.count; ++i) {
+          if (((byte >> i) & 1) && !labels.empty()) {
+            label = std::max(label, labels[next + k + i]);
+          }
+        }
+        labels_.push_back(label);
+      }
+    }
     chunks_.push_back(chunk);
     next = end;
   }
+  // The vectors no longer grow.
+  for (const auto& [test, begin] : int_block_spans) {
+    int_tests_[test].blocks = blocks_.data() + begin;
+  }
+  for (Chunk& chunk : chunks_) {
+    chunk.ints = int_tests_.data() + chunk.int_begin;
+    chunk.ints_end = int_tests_.data() + chunk.int_end;
+    chunk.doubles = double_tests_.data() + chunk.double_begin;
+    chunk.doubles_end = double_tests_.data() + chunk.double_end;
+    chunk.bools = bool_tests_.data() + chunk.bool_begin;
+    chunk.bools_end = bool_tests_.data() + chunk.bool_end;
+    chunk.layers = layers_.data() + chunk.layer_begin;
+    chunk.layers_end = layers_.data() + chunk.layer_end;
+    chunk.labels = labels_.data() + chunk.labels_begin;
+  }
 }
 
-void Batch::EvaluateSlowly(const Chunk& chunk, const Value* slots,
-                           uint64_t* true_bits,
-                           uint64_t* undecided_bits) const {
+Batch::Outcome Batch::EvaluateSlowly(const Chunk& chunk,
+                                     const Value* slots) const {
   uint64_t t = 0, u = 0;
   for (uint32_t i = 0; i < chunk.count; ++i) {
     const Value v = programs_[chunk.first + i]->Evaluate(slots);
     t |= static_cast<uint64_t>(v.is_true()) << i;
     u |= static_cast<uint64_t>(v.undecided()) << i;
   }
-  *true_bits = t;
-  *undecided_bits = u;
+  return Outcome{t, u};
 }
 
-namespace {
-
-// A slot's row by its tag, without a branch (the tag of a fact is as
-// unpredictable as the fact): the absent row, the mismatch row, or the
-// table row `index` for the declared tag.
-struct TagPick {
-  uint64_t row;
-  uint64_t index_mask;
-};
-constexpr TagPick Pick(Tag tag, Tag want) {
-  return tag == want           ? TagPick{2, ~uint64_t{0}}
-         : tag == Tag::kAbsent ? TagPick{0, 0}
-                               : TagPick{1, 0};
-}
-template <Tag kWant>
-struct TagPicks {
-  TagPick pick[8] = {
-      Pick(static_cast<Tag>(0), kWant), Pick(static_cast<Tag>(1), kWant),
-      Pick(static_cast<Tag>(2), kWant), Pick(static_cast<Tag>(3), kWant),
-      Pick(static_cast<Tag>(4), kWant), Pick(static_cast<Tag>(5), kWant),
-      Pick(static_cast<Tag>(6), kWant), Pick(static_cast<Tag>(7), kWant)};
-};
-constexpr TagPicks<Tag::kInt> kIntPicks;
-constexpr TagPicks<Tag::kDouble> kDoublePicks;
-
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t RowOf(const TagPick* picks,
-                                                   Tag tag, uint64_t index) {
-  const TagPick& p = picks[static_cast<uint8_t>(tag) & 7];
-  return p.row + (index & p.index_mask);
-}
-
-}  // namespace
-
-void Batch::EvaluateChunk(size_t c, const Value* slots, uint64_t* true_bits,
-                          uint64_t* undecided_bits) const {
-  const Chunk& chunk = chunks_[c];
-  if (ABSL_PREDICT_FALSE(chunk.slow)) {
-    EvaluateSlowly(chunk, slots, true_bits, undecided_bits);
-    return;
-  }
-  const Row* const rows = rows_.data();
-  uint64_t decisive = 0;
-  uint64_t undecided = 0;
-  for (uint32_t g = chunk.int_begin; g < chunk.int_end; ++g) {
-    const IntGroup& group = int_groups_[g];
-    const Value& v = slots[group.slot];
-    int64_t x;
-    std::memcpy(&x, &v.i, sizeof x);
-    const int64_t clamped = std::min(std::max(x, group.base), group.top);
-    const Row& row =
-        rows[group.rows + RowOf(kIntPicks.pick, v.tag,
-                                static_cast<uint64_t>(clamped - group.base))];
-    decisive |= row.decisive;
-    undecided |= row.undecided;
-  }
-  for (uint32_t g = chunk.double_begin; g < chunk.double_end; ++g) {
-    const DoubleGroup& group = double_groups_[g];
-    const Value& v = slots[group.slot];
-    double x;
-    std::memcpy(&x, &v.i, sizeof x);
-    const uint64_t held = static_cast<uint64_t>(x >= group.bounds[0]) +
-                          static_cast<uint64_t>(x >= group.bounds[1]) +
-                          static_cast<uint64_t>(x >= group.bounds[2]) +
-                          static_cast<uint64_t>(x >= group.bounds[3]);
-    const Row& row = rows[group.rows + RowOf(kDoublePicks.pick, v.tag, held)];
-    decisive |= row.decisive;
-    undecided |= row.undecided;
-  }
-  for (uint32_t g = chunk.bool_begin; g < chunk.bool_end; ++g) {
-    const BoolGroup& group = bool_groups_[g];
-    const Value& v = slots[group.slot];
-    uint8_t payload;
-    std::memcpy(&payload, &v.i, sizeof payload);
-    const uint64_t code = (static_cast<uint64_t>(v.tag) & 7) * 2 +
-                          static_cast<uint64_t>(payload != 0);
-    const Row& row = rows[group.rows + code];
-    decisive |= row.decisive;
-    undecided |= row.undecided;
-  }
+uint64_t Batch::EvaluateOperands(const Chunk& chunk, const Value* slots,
+                                 uint64_t* undecided) const {
+  uint64_t d = 0;
+  uint64_t u = 0;
   for (uint32_t o = chunk.operand_begin; o < chunk.operand_end; ++o) {
     const Operand& operand = operands_[o];
     const Value v = EvalNode(*operand.plan, operand.node, slots);
     const uint64_t bit = uint64_t{1} << operand.bit;
     if (v.tag == Tag::kBool) {
-      if (v.b == operand.decider) decisive |= bit;
+      if (v.b == operand.decider) d |= bit;
     } else if (v.undecided()) {
-      undecided |= bit;
+      u |= bit;
     }
   }
-  if (ABSL_PREDICT_FALSE(undecided & kMismatch)) {
-    EvaluateSlowly(chunk, slots, true_bits, undecided_bits);
-    return;
-  }
-  for (uint32_t k = chunk.clause_begin; k < chunk.clause_end; ++k) {
-    const Clause& clause = clauses_[k];
-    const uint64_t d = (decisive >> clause.bit) & 1;
-    const uint64_t u = (undecided >> clause.bit) & 1;
-    const uint64_t decides =
-        (d & clause.on_decisive) | (~d & ~u & 1 & clause.on_rest);
-    decisive |= decides << clause.rule;
-    undecided |= (~d & u) << clause.rule;
-  }
-  // && : a false operand decides, else an undecided one leaves it
-  // undecided, else true. || : the same with true and false exchanged.
-  *true_bits =
-      (decisive & chunk.or_mask) | (~decisive & ~undecided & chunk.and_mask);
-  *undecided_bits = ~decisive & undecided & chunk.program_mask;
+  *undecided = u;
+  return d;
 }
 
 }  // namespace stepwise::expr
