@@ -9,6 +9,7 @@
 #endif
 
 #include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 
 namespace stepwise::engine {
 
@@ -158,44 +159,62 @@ void PrepareDecide(CompiledBundle* bundle) {
   plan.batch = std::make_unique<expr::Batch>(programs, plan.severity);
 }
 
+namespace {
+
+// Evaluates `chunk` and appends its matched and undecided rules; returns the
+// highest severity among its matched rules. A byte of rules at a time,
+// without a branch per rule.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t DecideChunk(
+    const expr::Batch& batch, const expr::Batch::Chunk& chunk,
+    const expr::Value* slots, uint32_t** m, uint32_t** u) {
+  const expr::Batch::Outcome outcome = batch.Evaluate(chunk, slots);
+  uint64_t matched = outcome.true_bits;
+  uint64_t undecided = outcome.undecided_bits;
+  uint32_t first = chunk.first;
+  const uint8_t* labels = chunk.labels;
+  uint32_t most_severe = 0;
+  for (uint32_t k = 0; k < chunk.count; k += 8) {
+    const uint32_t m_byte = static_cast<uint32_t>(matched & 0xff);
+    const uint32_t u_byte = static_cast<uint32_t>(undecided & 0xff);
+    *m = AppendIndices(*m, m_byte, first);
+    *u = AppendIndices(*u, u_byte, first);
+    most_severe = std::max<uint32_t>(most_severe, labels[m_byte]);
+    matched >>= 8;
+    undecided >>= 8;
+    first += 8;
+    labels += 256;
+  }
+  return most_severe;
+}
+
+}  // namespace
+
 void Decide(const CompiledBundle& bundle, const expr::Value* slots, int current,
             CoreDecision* out) {
-  const DecidePlan& plan = bundle.decide_plan;
-  if (plan.batch == nullptr) {
+  const expr::Batch* const batch = bundle.decide_plan.batch.get();
+  if (batch == nullptr) {
     DecideOneByOne(bundle, slots, current, out);
     return;
   }
   out->cap = CoreDecision::Cap::kNone;
-  const expr::Batch& batch = *plan.batch;
   // AppendIndices writes eight entries past the last.
-  const size_t room = batch.program_count() + 8;
-  uint32_t* const m_begin = out->matched.Reset(room);
-  uint32_t* const u_begin = out->undecided.Reset(room);
-  uint32_t* m = m_begin;
-  uint32_t* u = u_begin;
-  uint32_t most_severe = 0;
-  for (const expr::Batch::Chunk& chunk : batch.chunks()) {
-    const expr::Batch::Outcome outcome = batch.Evaluate(chunk, slots);
-    uint64_t matched = outcome.true_bits;
-    uint64_t undecided = outcome.undecided_bits;
-    // A byte of rules at a time, without a branch per rule: the two lists
-    // and the most severe matched action.
-    uint32_t first = chunk.first;
-    const uint8_t* labels = chunk.labels;
-    for (uint32_t k = 0; k < chunk.count; k += 8) {
-      const uint32_t m_byte = static_cast<uint32_t>(matched & 0xff);
-      const uint32_t u_byte = static_cast<uint32_t>(undecided & 0xff);
-      m = AppendIndices(m, m_byte, first);
-      u = AppendIndices(u, u_byte, first);
-      most_severe = std::max<uint32_t>(most_severe, labels[m_byte]);
-      matched >>= 8;
-      undecided >>= 8;
-      first += 8;
-      labels += 256;
+  const size_t room = batch->program_count() + 8;
+  uint32_t* m = out->matched.Reset(room);
+  uint32_t* u = out->undecided.Reset(room);
+  uint32_t most_severe;
+  const std::vector<expr::Batch::Chunk>& chunks = batch->chunks();
+  if (ABSL_PREDICT_TRUE(chunks.size() == 1)) {
+    // Up to 63 rules: no loop over chunks to keep registers for.
+    most_severe = DecideChunk(*batch, chunks[0], slots, &m, &u);
+  } else {
+    most_severe = 0;
+    for (const expr::Batch::Chunk& chunk : chunks) {
+      most_severe =
+          std::max(most_severe, DecideChunk(*batch, chunk, slots, &m, &u));
     }
   }
-  out->matched.Commit(m - m_begin);
-  out->undecided.Commit(u - u_begin);
+  out->matched.CommitTo(m);
+  out->undecided.CommitTo(u);
   Combine(bundle, current, kActionBySeverity[most_severe], out);
 }
 

@@ -40,6 +40,10 @@ class RuleList {
     return data_ + size_;
   }
   void Commit(size_t n) { size_ += static_cast<uint32_t>(n); }
+  // The list now ends at `end` (within the room reserved).
+  void CommitTo(const uint32_t* end) {
+    size_ = static_cast<uint32_t>(end - data_);
+  }
   void push_back(uint32_t i) {
     *Reserve(1) = i;
     ++size_;

@@ -271,6 +271,7 @@ Batch::Batch(const std::vector<const Program*>& programs,
     // Int slots: a table over the breakpoints' range when it is small,
     // otherwise each comparison is an operand of its own.
     chunk.int_begin = static_cast<uint32_t>(int_tests_.size());
+    chunk.int_pair_begin = static_cast<uint32_t>(int_pairs_.size());
     for (const auto& [slot, leaves] : int_leaves) {
       std::vector<int64_t> points;
       for (const Leaf& leaf : leaves) {
@@ -279,6 +280,34 @@ Batch::Batch(const std::vector<const Program*>& programs,
         if (n.hi.i != kInt64Max) points.push_back(n.hi.i + 1);
       }
       if (points.empty()) points.push_back(0);
+      std::sort(points.begin(), points.end());
+      points.erase(std::unique(points.begin(), points.end()), points.end());
+      Row absent;
+      for (const Leaf& leaf : leaves) {
+        absent.undecided |= uint64_t{1} << leaf.bit;
+      }
+      if (points.size() <= 2) {
+        // One or two breakpoints p (none is kInt64Min): `x > p - 1` for
+        // each, padded with a cut no value passes.
+        IntPair pair;
+        pair.slot = slot * static_cast<uint32_t>(sizeof(Value));
+        pair.cuts[0] = points[0] - 1;
+        pair.cuts[1] = points.size() > 1 ? points[1] - 1 : kInt64Max;
+        pair.rows = static_cast<uint32_t>(decisive_.size());
+        for (size_t j = 0; j < 3; ++j) {
+          // A value of each region: below the first breakpoint, from it,
+          // from the second (unreachable with one: filled anyway).
+          const int64_t x =
+              j == 0 ? points[0] - 1 : points[std::min(j, points.size()) - 1];
+          Row row;
+          for (const Leaf& leaf : leaves) {
+            leaf.Add(IntInRange(*leaf.node, x), &row);
+          }
+          add_block(Tag::kInt, absent, row);
+        }
+        int_pairs_.push_back(pair);
+        continue;
+      }
       const auto [lo, hi] = std::minmax_element(points.begin(), points.end());
       // Rows for base = first - 1 (standing for everything below), first,
       // .., last (standing for everything above).
@@ -296,9 +325,6 @@ Batch::Batch(const std::vector<const Program*>& programs,
       test.slot = slot * static_cast<uint32_t>(sizeof(Value));
       test.base = base;
       test.top = *hi;
-      Row absent;
-      for (const Leaf& leaf : leaves)
-        absent.undecided |= uint64_t{1} << leaf.bit;
       // Values between breakpoints share their row: one block per distinct
       // row.
       std::map<std::pair<uint64_t, uint64_t>, uint32_t> distinct;
@@ -318,12 +344,14 @@ Batch::Batch(const std::vector<const Program*>& programs,
       int_tests_.push_back(test);
     }
     chunk.int_end = static_cast<uint32_t>(int_tests_.size());
+    chunk.int_pair_end = static_cast<uint32_t>(int_pairs_.size());
 
     // Double slots: the bounds as `x >= bound` tests, at most four to a
     // group; how many hold picks the block. NaN holds none and sits with
     // the values below every lower bound, where no comparison is in range
     // either.
     chunk.double_begin = static_cast<uint32_t>(double_tests_.size());
+    chunk.double_pair_begin = static_cast<uint32_t>(double_pairs_.size());
     for (const auto& [slot, all_leaves] : double_leaves) {
       std::vector<Leaf> pending = all_leaves;
       while (!pending.empty()) {
@@ -343,15 +371,36 @@ Batch::Batch(const std::vector<const Program*>& programs,
           }
         }
         pending = std::move(rest);
+        Row absent;
+        for (const Leaf& leaf : leaves) {
+          absent.undecided |= uint64_t{1} << leaf.bit;
+        }
+        if (points.size() <= 2) {
+          DoublePair pair;
+          pair.slot = slot * static_cast<uint32_t>(sizeof(Value));
+          pair.bounds[0] = points.size() > 0 ? points[0] : NAN;
+          pair.bounds[1] = points.size() > 1 ? points[1] : NAN;
+          pair.rows = static_cast<uint32_t>(decisive_.size());
+          for (size_t j = 0; j < 3; ++j) {
+            Row row;
+            for (const Leaf& leaf : leaves) {
+              const double x = j == 0               ? NAN
+                               : j <= points.size() ? points[j - 1]
+                                                    : INFINITY;
+              leaf.Add(DoubleInRange(*leaf.node, x), &row);
+            }
+            add_block(Tag::kDouble, absent, row);
+          }
+          double_pairs_.push_back(pair);
+          continue;
+        }
         DoubleTest test;
         test.slot = slot * static_cast<uint32_t>(sizeof(Value));
         for (size_t j = 0; j < 4; ++j) {
           test.bounds[j] = j < points.size() ? points[j] : NAN;
         }
-        Row absent;
         Row table[5];
         for (const Leaf& leaf : leaves) {
-          absent.undecided |= uint64_t{1} << leaf.bit;
           leaf.Add(DoubleInRange(*leaf.node, NAN), &table[0]);
           for (size_t j = 0; j < 4; ++j) {
             // Past the real bounds the count cannot reach; fill anyway.
@@ -367,6 +416,7 @@ Batch::Batch(const std::vector<const Program*>& programs,
       }
     }
     chunk.double_end = static_cast<uint32_t>(double_tests_.size());
+    chunk.double_pair_end = static_cast<uint32_t>(double_pairs_.size());
 
     // has() and bool facts: a row for each tag and bool payload.
     chunk.bool_begin = static_cast<uint32_t>(bool_tests_.size());
@@ -419,6 +469,10 @@ Batch::Batch(const std::vector<const Program*>& programs,
     chunk.ints_end = int_tests_.data() + chunk.int_end;
     chunk.doubles = double_tests_.data() + chunk.double_begin;
     chunk.doubles_end = double_tests_.data() + chunk.double_end;
+    chunk.int_pairs = int_pairs_.data() + chunk.int_pair_begin;
+    chunk.int_pairs_end = int_pairs_.data() + chunk.int_pair_end;
+    chunk.double_pairs = double_pairs_.data() + chunk.double_pair_begin;
+    chunk.double_pairs_end = double_pairs_.data() + chunk.double_pair_end;
     chunk.bools = bool_tests_.data() + chunk.bool_begin;
     chunk.bools_end = bool_tests_.data() + chunk.bool_end;
     chunk.layers = layers_.data() + chunk.layer_begin;

@@ -114,6 +114,19 @@ class Batch {
     uint32_t slot = 0;  // byte offset of the slot
     uint32_t rows = 0;  // blocks for 0..4 bounds held, eight rows apart
   };
+  // A slot with one or two breakpoints: `x > cut` for each (an unused cut
+  // is kInt64Max, which nothing passes); how many pass picks the block.
+  struct IntPair {
+    int64_t cuts[2];
+    uint32_t slot = 0;  // byte offset of the slot
+    uint32_t rows = 0;  // blocks for 0..2 cuts passed, eight rows apart
+  };
+  // A slot with one or two bounds: `x >= bound` (NaN pads).
+  struct DoublePair {
+    double bounds[2];
+    uint32_t slot = 0;  // byte offset of the slot
+    uint32_t rows = 0;  // blocks for 0..2 bounds held, eight rows apart
+  };
   struct BoolTest {
     uint32_t slot = 0;  // byte offset of the slot
     uint32_t rows = 0;  // rows + 2 * (tag & 7) + (bool payload != 0)
@@ -143,12 +156,18 @@ class Batch {
     const IntTest* ints_end = nullptr;
     const DoubleTest* doubles = nullptr;
     const DoubleTest* doubles_end = nullptr;
+    const IntPair* int_pairs = nullptr;
+    const IntPair* int_pairs_end = nullptr;
+    const DoublePair* double_pairs = nullptr;
+    const DoublePair* double_pairs_end = nullptr;
     const BoolTest* bools = nullptr;
     const BoolTest* bools_end = nullptr;
     const Layer* layers = nullptr;
     const Layer* layers_end = nullptr;
     uint32_t int_begin = 0, int_end = 0;
     uint32_t double_begin = 0, double_end = 0;
+    uint32_t int_pair_begin = 0, int_pair_end = 0;
+    uint32_t double_pair_begin = 0, double_pair_end = 0;
     uint32_t bool_begin = 0, bool_end = 0;
     uint32_t operand_begin = 0, operand_end = 0;
     uint32_t layer_begin = 0, layer_end = 0;
@@ -177,6 +196,8 @@ class Batch {
   std::vector<Chunk> chunks_;
   std::vector<IntTest> int_tests_;
   std::vector<DoubleTest> double_tests_;
+  std::vector<IntPair> int_pairs_;
+  std::vector<DoublePair> double_pairs_;
   std::vector<BoolTest> bool_tests_;
   std::vector<Operand> operands_;
   std::vector<Layer> layers_;
@@ -215,6 +236,29 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Batch::Outcome Batch::Evaluate(
                           static_cast<uint64_t>(x >= t->bounds[1]) +
                           static_cast<uint64_t>(x >= t->bounds[2]) +
                           static_cast<uint64_t>(x >= t->bounds[3]);
+    const uint64_t row =
+        t->rows + held * 8 + (static_cast<uint64_t>(v.tag) & 7);
+    decisive |= decisive_rows[row];
+    undecided |= undecided_rows[row];
+  }
+  for (const IntPair* t = chunk.int_pairs; t != chunk.int_pairs_end; ++t) {
+    const Value& v = *reinterpret_cast<const Value*>(base + t->slot);
+    int64_t x;
+    std::memcpy(&x, &v.i, sizeof x);
+    const uint64_t passed = static_cast<uint64_t>(x > t->cuts[0]) +
+                            static_cast<uint64_t>(x > t->cuts[1]);
+    const uint64_t row =
+        t->rows + passed * 8 + (static_cast<uint64_t>(v.tag) & 7);
+    decisive |= decisive_rows[row];
+    undecided |= undecided_rows[row];
+  }
+  for (const DoublePair* t = chunk.double_pairs; t != chunk.double_pairs_end;
+       ++t) {
+    const Value& v = *reinterpret_cast<const Value*>(base + t->slot);
+    double x;
+    std::memcpy(&x, &v.i, sizeof x);
+    const uint64_t held = static_cast<uint64_t>(x >= t->bounds[0]) +
+                          static_cast<uint64_t>(x >= t->bounds[1]);
     const uint64_t row =
         t->rows + held * 8 + (static_cast<uint64_t>(v.tag) & 7);
     decisive |= decisive_rows[row];
