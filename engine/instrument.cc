@@ -130,10 +130,9 @@ void ScoreAdministration(const InstrumentDef& def,
   if (violations->size() != violations_before) return;
 
   for (const SkipRule& rule : def.skip_logic) {
-    if (scored.items[rule.if_item] != rule.equals) continue;
+    if (items[rule.if_item] != rule.equals) continue;
     for (int skipped : rule.skipped) {
-      if (scored.items[skipped] == kMissingItem)
-        scored.items[skipped] = rule.value;
+      if (items[skipped] == kMissingItem) items[skipped] = rule.value;
     }
   }
 
@@ -142,11 +141,11 @@ void ScoreAdministration(const InstrumentDef& def,
   int missing_max_sum = 0;
   std::vector<std::string> missing_names;
   for (int i = 0; i < def.item_count(); ++i) {
-    if (scored.items[i] == kMissingItem) {
+    if (items[i] == kMissingItem) {
       missing_names.push_back(def.item_names[i]);
-      missing_max_sum += def.item_max[i];
+      missing_max_sum += item_max[i];
     } else {
-      sum += scored.items[i];
+      sum += items[i];
       ++answered;
     }
   }

@@ -117,6 +117,12 @@ class Explainer {
     // Nodes reading the same slot share one path string: unique pointers
     // first, then by text (slots are numbered in declaration order, not by
     // path).
+    if (missing_.size() <= 1) {  // the common case: nothing to order
+      missing.assign(missing_.begin(), missing_.end());
+      for (ErrorCode code : errors_)
+        causes->errors.push_back(ErrorCodeName(code));
+      return;
+    }
     std::sort(missing_.begin(), missing_.end());
     missing_.erase(std::unique(missing_.begin(), missing_.end()),
                    missing_.end());
@@ -156,7 +162,7 @@ class Explainer {
     out_->append(buffer_, used_);
     used_ = 0;
   }
-  void Add(std::string_view s) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Add(std::string_view s) {
     if (ABSL_PREDICT_FALSE(s.size() > sizeof(buffer_) - used_)) {
       Flush();
       if (s.size() > sizeof(buffer_)) {
@@ -167,11 +173,11 @@ class Explainer {
     std::memcpy(buffer_ + used_, s.data(), s.size());
     used_ += s.size();
   }
-  void AddChar(char c) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void AddChar(char c) {
     if (ABSL_PREDICT_FALSE(used_ == sizeof(buffer_))) Flush();
     buffer_[used_++] = c;
   }
-  void AddInt(int64_t i) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void AddInt(int64_t i) {
     if (ABSL_PREDICT_FALSE(sizeof(buffer_) - used_ < 24)) Flush();
     const auto result =
         std::to_chars(buffer_ + used_, buffer_ + sizeof(buffer_), i);
@@ -217,13 +223,17 @@ class Explainer {
   }
 
   // A node that shows one value, from its prepared text.
-  void Prepared(uint32_t i, const Value& v) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Prepared(uint32_t i, const Value& v) {
     Add(plan_.shown_before[i]);
     AddValue(v);
     Add(plan_.shown_after[i]);
   }
   bool prepared() const {
     return plan_.shown_before.size() == plan_.nodes.size();
+  }
+  uint8_t ShownKind(uint32_t i) const {
+    if (i >= plan_.shown_kind.size()) return Program::Impl::kShowsNone;
+    return plan_.shown_kind[i];
   }
 
   // How tightly Render(i)'s text binds.
@@ -373,7 +383,16 @@ class Explainer {
             Add(kSkipped);
             continue;
           }
-          Wrapped(kids[k], prec + 1);
+          const uint8_t shown = ShownKind(kids[k]);
+          if (shown != Program::Impl::kShowsNone) {
+            // A leaf binds at least as tightly as a comparison: never
+            // parenthesized inside && or ||.
+            Prepared(kids[k], shown == Program::Impl::kShowsSlot
+                                  ? slots_[plan_.nodes[kids[k]].a]
+                                  : V(kids[k]));
+          } else {
+            Wrapped(kids[k], prec + 1);
+          }
           const Value v = V(kids[k]);
           decided = v.tag == Tag::kBool && v.b == decider;
         }
@@ -579,6 +598,7 @@ void PrepareExplanations(Program::Impl* plan) {
   plan->node_paths.assign(size, nullptr);
   plan->shown_before.assign(size, std::string());
   plan->shown_after.assign(size, std::string());
+  plan->shown_kind.assign(size, Program::Impl::kShowsNone);
   for (size_t i = 0; i < size; ++i) {
     const Node& n = plan->nodes[i];
     if (!ReadsSlot(n.op)) continue;
@@ -587,6 +607,11 @@ void PrepareExplanations(Program::Impl* plan) {
     const NodeInfo& info = plan->info[i];
     std::string& before = plan->shown_before[i];
     std::string& after = plan->shown_after[i];
+    if (info.define < 0) {
+      plan->shown_kind[i] = n.op == Op::kHasFact || n.op == Op::kHasGroup
+                                ? Program::Impl::kShowsNode
+                                : Program::Impl::kShowsSlot;
+    }
     switch (n.op) {
       case Op::kFact:
         before = path + " = ";

@@ -149,6 +149,11 @@ struct Program::Impl {
   // not per request. Empty when not prepared.
   std::vector<std::string> shown_before;
   std::vector<std::string> shown_after;
+  // Per node: kShowsSlot / kShowsNode when its whole text is the prepared
+  // text around the value of its slot / of the node itself (no define
+  // around it), else kShowsNone. Lets && / || render such operands inline.
+  enum ShownKind : uint8_t { kShowsNone, kShowsSlot, kShowsNode };
+  std::vector<uint8_t> shown_kind;
 
   const std::string& SlotPath(uint32_t slot) const;
   // node_paths[index] (or SlotPath(nodes[index].a) when it was not built).
