@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/bundle.h"
 #include "engine/compiled_bundle.h"
 #include "engine/engine.h"
@@ -168,6 +169,98 @@ TEST(DecideTest, BatchAgreesWithOneByOneOnTheTestBundle) {
                                .string());
   ASSERT_NE(bundle, nullptr);
   ExpectSame(bundle->compiled(), 2, 20000);
+}
+
+// A generated ruleset of more rules than one chunk holds (and than a
+// RuleList holds inline): comparisons with one to several breakpoints per
+// fact, nested chains and their negations, has() and bool facts, every
+// action, with and without a target step. Constants stay inside the facts'
+// declared ranges, where the linter accepts every comparison.
+std::string GeneratedRuleset(uint64_t seed, int rules) {
+  std::mt19937_64 rng(seed);
+  const auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  const auto leaf = [&]() -> std::string {
+    const char* const rel[] = {"<", "<=", ">", ">=", "==", "!="};
+    switch (pick(9)) {
+      case 0:
+        return absl::StrCat("phq9.total ", rel[pick(6)], " ", 1 + pick(26));
+      case 1:
+        return absl::StrCat("gad7.total ", rel[pick(6)], " ", 1 + pick(20));
+      case 2:
+        return absl::StrCat("phq9.item9 ", rel[pick(6)], " ", 1 + pick(2));
+      case 3:
+        return absl::StrCat("current_step ", rel[pick(6)], " ", 2 + pick(2));
+      case 4:
+        return absl::StrCat("weeks_at_step ", rel[pick(6)], " ", 1 + pick(15), ".",
+                            pick(2) * 5);
+      case 5:
+        return absl::StrCat("phq9.pct_change ", rel[pick(6)], " -0.", pick(9));
+      case 6:
+        return absl::StrCat("gad7.pct_change ", rel[pick(6)], " -0.", pick(9),
+                            "5");
+      case 7:
+        return pick(2) == 0 ? "has(cssrs)" : "has(phq15.total)";
+      default:
+        return "phq9.reliable_deterioration";
+    }
+  };
+  const auto chain = [&](const char* op, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) {
+      absl::StrAppend(&out, i > 0 ? op : "", pick(5) == 0 ? "!" : "", "(",
+                      leaf(), ")");
+    }
+    return out;
+  };
+  const char* const actions[] = {"URGENT_SAFETY", "REFER", "STEP_UP", "STAY",
+                                 "STEP_DOWN"};
+  std::string text = R"(ruleset: generated
+version: "1"
+steps: {1: one, 2: two, 3: three, 4: four}
+rules:
+)";
+  for (int k = 0; k < rules; ++k) {
+    const char* root = pick(3) == 0 ? " || " : " && ";
+    std::string when = chain(root, 1 + pick(3));
+    for (int c = pick(3); c > 0; --c) {
+      absl::StrAppend(
+          &when, root, pick(3) == 0 ? "!" : "", "(",
+          chain(std::string(root) == " && " ? " || " : " && ", 2 + pick(2)),
+          ")");
+    }
+    const std::string action = actions[pick(5)];
+    absl::StrAppend(&text, "  - id: G", k, "\n    title: t\n    when: '", when,
+                    "'\n    action: ", action, "\n");
+    if (action == "REFER") {
+      absl::StrAppend(&text, "    refer_to: specialist\n");
+    }
+    if ((action == "REFER" || action == "STEP_UP" || action == "STEP_DOWN") &&
+        pick(3) == 0) {
+      absl::StrAppend(&text, "    to_step: ", 1 + pick(4), "\n");
+    }
+    absl::StrAppend(&text,
+                    "    rationale: r\n    follow_up: f\n    source: s\n");
+  }
+  absl::StrAppend(&text, "default: {action: STAY, rationale: r}\n");
+  return text;
+}
+
+TEST(DecideTest, BatchAgreesWithOneByOneOnGeneratedBundlesOfManyChunks) {
+  absl::StatusOr<BundleFiles> instruments = ReadBundleFiles(
+      (std::filesystem::path(STEPWISE_SOURCE_DIR) / "rules").string());
+  ASSERT_TRUE(instruments.ok()) << instruments.status();
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    BundleFiles files;
+    for (const auto& [path, text] : *instruments) {
+      if (path.rfind("instruments/", 0) == 0) files[path] = text;
+    }
+    files["ruleset.yaml"] = GeneratedRuleset(seed, 60 + 40 * seed);
+    const LoadResult loaded = CompileBundle(files);
+    ASSERT_TRUE(loaded.ok()) << FormatDiagnostics(loaded.diagnostics);
+    const CompiledBundle& b = loaded.bundle->compiled();
+    ASSERT_GT(b.decide_plan.batch->chunk_count(), 1u);
+    ExpectSame(b, 100 + seed, 3000);
+  }
 }
 
 TEST(DecideTest, RuleListGrowsPastItsInlineCapacity) {

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -256,6 +257,46 @@ TEST(BatchTest, AgreesWithProgramEvaluate) {
     }
   }
   EXPECT_EQ(compared, 40 * 150 * 50);
+}
+
+// MaxLabel gives the highest label among any set of a chunk's programs, in
+// chunks of every size.
+TEST(BatchTest, MaxLabelIsTheHighestLabelOfTheProgramsSet) {
+  Generator generator(99);
+  std::mt19937_64 rng(5);
+  std::vector<std::unique_ptr<Program>> owned;
+  std::vector<const Program*> programs;
+  std::vector<uint8_t> labels;
+  while (programs.size() < 200) {
+    CompileOptions options;
+    options.expected = Type::Bool();
+    absl::StatusOr<CompileResult> r =
+        Compile(generator.Condition(), TestDeclarations(), options);
+    ASSERT_TRUE(r.ok());
+    if (r->program == nullptr) continue;
+    programs.push_back(r->program.get());
+    owned.push_back(std::move(r->program));
+    labels.push_back(static_cast<uint8_t>(rng() % 8));
+  }
+  const Batch batch(programs, labels);
+  ASSERT_GT(batch.chunk_count(), 1u);
+  for (size_t c = 0; c < batch.chunk_count(); ++c) {
+    const uint32_t n = batch.chunk_size(c);
+    const uint64_t mask = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+    for (int t = 0; t < 500; ++t) {
+      // Sparse and dense sets, and the empty one.
+      uint64_t bits = rng() & mask;
+      if (t % 3 == 1) bits &= rng() & rng();
+      if (t % 50 == 0) bits = 0;
+      uint32_t want = 0;
+      for (uint32_t i = 0; i < n; ++i) {
+        if ((bits >> i) & 1) {
+          want = std::max<uint32_t>(want, labels[batch.chunk_first(c) + i]);
+        }
+      }
+      ASSERT_EQ(batch.MaxLabel(c, bits), want) << c << " " << bits;
+    }
+  }
 }
 
 // Wide constants leave the table layout for the general evaluator; one
