@@ -9,7 +9,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
-#include "google/protobuf/arena.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace stepwise::engine {
@@ -31,32 +30,14 @@ bool SeqOrder(const v1::ReplayedDecision& a, const v1::ReplayedDecision& b) {
 
 }  // namespace
 
-// An arena over a fixed first block: rewinding it reuses that block, so a
-// record that fits costs no allocation at all.
-struct RecordedDecision::ArenaHolder {
-  static constexpr size_t kBlockBytes = 64 << 10;
-
-  ArenaHolder() : block(new char[kBlockBytes]), arena(Options(block.get())) {}
-
-  static google::protobuf::ArenaOptions Options(char* first_block) {
-    google::protobuf::ArenaOptions options;
-    options.initial_block = first_block;
-    options.initial_block_size = kBlockBytes;
-    return options;
-  }
-
-  std::unique_ptr<char[]> block;
-  google::protobuf::Arena arena;
-};
-
 RecordedDecision::RecordedDecision()
-    : arena_(std::make_unique<ArenaHolder>()),
-      request_(google::protobuf::Arena::CreateMessage<v1::EvaluateRequest>(
-          &arena_->arena)) {}
+    : own_request_(std::make_unique<v1::EvaluateRequest>()),
+      request_(own_request_.get()) {}
 
 RecordedDecision::~RecordedDecision() = default;
-RecordedDecision::RecordedDecision(RecordedDecision&&) = default;
-RecordedDecision& RecordedDecision::operator=(RecordedDecision&&) = default;
+RecordedDecision::RecordedDecision(RecordedDecision&&) noexcept = default;
+RecordedDecision& RecordedDecision::operator=(RecordedDecision&&) noexcept =
+    default;
 
 RecordedDecision::RecordedDecision(const RecordedDecision& other)
     : RecordedDecision() {
@@ -72,11 +53,12 @@ RecordedDecision& RecordedDecision::operator=(const RecordedDecision& other) {
   recommended_step = other.recommended_step;
   matched_rule_ids = other.matched_rule_ids;
   refer_to = other.refer_to;
-  request_->CopyFrom(*other.request_);
+  own_request_->CopyFrom(*other.request_);
+  request_ = own_request_.get();
   return *this;
 }
 
-void RecordedDecision::Clear() {
+void RecordedDecision::ClearOutcome() {
   seq = 0;
   decision_id.clear();
   ruleset_sha256.clear();
@@ -84,9 +66,12 @@ void RecordedDecision::Clear() {
   recommended_step = 0;
   matched_rule_ids.clear();
   refer_to.clear();
-  arena_->arena.Reset();
-  request_ = google::protobuf::Arena::CreateMessage<v1::EvaluateRequest>(
-      &arena_->arena);
+}
+
+void RecordedDecision::Clear() {
+  ClearOutcome();
+  own_request_->Clear();
+  request_ = own_request_.get();
 }
 
 ReplayAccumulator::ReplayAccumulator(const Bundle& candidate,

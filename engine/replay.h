@@ -31,14 +31,14 @@ using ReplayReport = v1::ReplayReport;
 
 // One decision as the audit log recorded it: what replay needs of a
 // "decision" record (docs/audit-log.md §3). Reused from record to record by
-// a reader: its request lives on an arena that Clear() rewinds, so that a
-// request's maps and strings cost no malloc and free per record.
+// a reader, so that its strings and vectors keep their capacity.
 struct RecordedDecision {
   RecordedDecision();
+  // A copy holds its own copy of the request, wherever the original's was.
   RecordedDecision(const RecordedDecision& other);
   RecordedDecision& operator=(const RecordedDecision& other);
-  RecordedDecision(RecordedDecision&&);
-  RecordedDecision& operator=(RecordedDecision&&);
+  RecordedDecision(RecordedDecision&&) noexcept;
+  RecordedDecision& operator=(RecordedDecision&&) noexcept;
   ~RecordedDecision();
 
   uint64_t seq = 0;
@@ -58,15 +58,28 @@ struct RecordedDecision {
   // subject hash instead (readers fill it in; the engine requires a
   // subject_id, and a request without one is evaluated with a stand-in).
   const v1::EvaluateRequest& request() const { return *request_; }
-  v1::EvaluateRequest* mutable_request() { return request_; }
+  // The decision's own request, which request() shows from now on.
+  v1::EvaluateRequest* mutable_request() {
+    request_ = own_request_.get();
+    return own_request_.get();
+  }
+  // Shows `request` (not owned; it must outlive its use through request())
+  // instead of the decision's own: replay's fast reader fills one request
+  // in place record after record, keeping its item maps, which costs no
+  // allocation when the next record has the same item names.
+  void set_request_view(const v1::EvaluateRequest* request) {
+    request_ = request;
+  }
 
-  // Everything empty again; the request's arena is rewound.
+  // Everything empty again, the request too (the decision's own request is
+  // shown again).
   void Clear();
+  // Everything but the request empty again.
+  void ClearOutcome();
 
  private:
-  struct ArenaHolder;
-  std::unique_ptr<ArenaHolder> arena_;
-  v1::EvaluateRequest* request_;  // on *arena_
+  std::unique_ptr<v1::EvaluateRequest> own_request_;
+  const v1::EvaluateRequest* request_;  // own_request_ or a view
 };
 
 // Records that are not decisions, skipped by replay but counted.

@@ -226,12 +226,105 @@ const ShapeRegistry& Shapes() {
   return *registry;
 }
 
+}  // namespace
+
+// The fast reader's state kept from line to line: the request it fills in
+// place, a pool of assessments each keeping the item map of its last use,
+// and the buffers it decodes into. Once the pool has seen each set of item
+// names a log uses (a handful: one per instrument), a line costs no
+// allocation and no map insert, only a store per item answer.
+class FastReaderScratch {
+ public:
+  // One pooled assessment. While in use the request owns `message`; while
+  // free, `owned` does.
+  struct Pooled {
+    v1::Assessment* message = nullptr;
+    std::unique_ptr<v1::Assessment> owned;
+    // True while message's item map holds exactly the names `names` encodes
+    // (see ItemNames), with `values` pointing at their values in that order
+    // (a protobuf Map never moves its elements).
+    bool valid = false;
+    std::string names;
+    std::vector<int32_t*> values;
+  };
+
+  FastReaderScratch() = default;
+  FastReaderScratch(const FastReaderScratch&) = delete;
+  FastReaderScratch& operator=(const FastReaderScratch&) = delete;
+
+  // Before a decision record: every assessment back to the pool and the
+  // request's other fields empty. as_of is kept (to be reused) and cleared
+  // by the reader when the record has none.
+  void Reset() {
+    auto* assessments = request.mutable_assessments();
+    while (!in_use.empty()) {
+      Pooled* p = in_use.back();
+      in_use.pop_back();
+      p->owned.reset(assessments->ReleaseLast());
+      free_list.push_back(p);
+    }
+    request.clear_request_id();
+    request.clear_subject_id();
+    request.clear_current_step();
+    request.clear_weeks_at_step();
+    request.mutable_flags()->Clear();
+    subject.clear();
+  }
+
+  // Appends a pooled assessment to the request: one whose map holds the
+  // item names `names` when the pool has one (*ready is then true), else
+  // any other, whose map the caller must fill.
+  Pooled* Take(bool* ready) {
+    Pooled* p = nullptr;
+    for (size_t i = free_list.size(); i-- > 0;) {
+      Pooled* f = free_list[i];
+      if (f->valid && f->names == names) {
+        p = f;
+        free_list[i] = free_list.back();
+        free_list.pop_back();
+        break;
+      }
+    }
+    *ready = p != nullptr;
+    if (p == nullptr && !free_list.empty()) {
+      p = free_list.back();
+      free_list.pop_back();
+    }
+    if (p == nullptr) {
+      pool.push_back(std::make_unique<Pooled>());
+      p = pool.back().get();
+      p->owned = std::make_unique<v1::Assessment>();
+      p->message = p->owned.get();
+    }
+    request.mutable_assessments()->AddAllocated(p->owned.release());
+    in_use.push_back(p);
+    return p;
+  }
+
+  v1::EvaluateRequest request;
+  std::vector<std::unique_ptr<Pooled>> pool;
+  std::vector<Pooled*> free_list;
+  std::vector<Pooled*> in_use;  // in the order of request.assessments()
+
+  // The assessment being read: its instrument, its item names (each as four
+  // bytes of length, then the name) and values in the order read.
+  std::string instrument;
+  std::string names;
+  std::vector<int32_t> values;
+
+  std::string key;      // a map key being read
+  std::string name;     // a member name with escapes, decoded
+  std::string subject;  // the record's keyed subject hash
+};
+
+namespace {
+
 // One pass over one record line. Every method returns false on anything it
 // does not recognise; the caller then hands the line to the exact parser.
 class FastLineReader {
  public:
-  explicit FastLineReader(absl::string_view line)
-      : p_(line.data()), end_(line.data() + line.size()) {}
+  FastLineReader(absl::string_view line, FastReaderScratch* scratch)
+      : p_(line.data()), end_(line.data() + line.size()), s_(*scratch) {}
 
   bool Read(ReplayLine* out) {
     uint64_t seq;
@@ -249,9 +342,15 @@ class FastLineReader {
                 : kind == audit::kKindShadow     ? Kind::kShadow
                                                  : Kind::kOther;
     engine::RecordedDecision* d = &out->decision;
-    d->Clear();
-    d->seq = seq;
     const bool decision = out->kind == Kind::kDecision;
+    if (decision) {
+      d->ClearOutcome();
+      s_.Reset();
+      d->set_request_view(&s_.request);
+    } else {
+      d->Clear();
+    }
+    d->seq = seq;
     enum : unsigned {
       kDecisionId = 1,
       kRequest = 2,
@@ -275,8 +374,10 @@ class FastLineReader {
             !Consume('}') || p_ != end_) {
           return false;
         }
-        if (decision && d->request().subject_id().empty()) {
-          d->mutable_request()->set_subject_id(subject_);
+        if (decision) {
+          if ((seen & kRequest) == 0) s_.request.clear_as_of();
+          if (s_.request.subject_id().empty())
+            s_.request.set_subject_id(s_.subject);
         }
         return true;
       }
@@ -288,11 +389,11 @@ class FastLineReader {
       } else if (name == "decision_id") {
         ok = once(kDecisionId) && String(&d->decision_id);
       } else if (name == "subject") {
-        ok = once(kSubject) && String(&subject_);
+        ok = once(kSubject) && String(&s_.subject);
       } else if (name == "principal" || name == "previous_sha256") {
         ok = String(nullptr);
       } else if (name == "request") {
-        ok = once(kRequest) && Request(d->mutable_request(), 2);
+        ok = once(kRequest) && Request(&s_.request, 2);
       } else if (name == "ruleset") {
         ok = once(kRuleset) && Ruleset(&d->ruleset_sha256, 2);
       } else if (name == "decision") {
@@ -433,9 +534,9 @@ class FastLineReader {
     const char* start = p_;
     if (!RawString(name)) {
       p_ = start;
-      name_.clear();
-      if (!String(&name_)) return false;
-      *name = name_;
+      s_.name.clear();
+      if (!String(&s_.name)) return false;
+      *name = s_.name;
     }
     return Consume(':');
   }
@@ -603,7 +704,7 @@ class FastLineReader {
   // spelling protobuf accepts) go to the exact parser.
   bool Request(v1::EvaluateRequest* request, int depth) {
     unsigned seen = 0;
-    return Object(depth, [&](absl::string_view name) {
+    const bool ok = Object(depth, [&](absl::string_view name) {
       const auto once = [&seen](int field) {
         const unsigned bit = 1u << field;
         if (seen & bit) return false;
@@ -623,9 +724,8 @@ class FastLineReader {
         return true;
       }
       if (name == "assessments") {
-        return once(5) && Array(depth + 1, [&] {
-                 return Assessment(request->add_assessments(), depth + 2);
-               });
+        return once(5) &&
+               Array(depth + 1, [&] { return Assessment(depth + 2); });
       }
       if (name == "flags") {
         return once(6) &&
@@ -642,11 +742,24 @@ class FastLineReader {
       }
       return false;
     });
+    if (ok && (seen & (1u << 7)) == 0) request->clear_as_of();
+    return ok;
   }
 
-  bool Assessment(v1::Assessment* assessment, int depth) {
+  // An Assessment, read into the scratch, then appended to the request as
+  // a pooled assessment (whose item map is reused when it holds the same
+  // names).
+  bool Assessment(int depth) {
+    s_.instrument.clear();
+    s_.names.clear();
+    s_.values.clear();
+    bool has_total = false;
+    int32_t total = 0;
+    bool has_time = false;
+    int64_t seconds = 0;
+    int32_t nanos = 0;
     unsigned seen = 0;
-    return Object(depth, [&](absl::string_view name) {
+    const bool ok = Object(depth, [&](absl::string_view name) {
       const auto once = [&seen](int field) {
         const unsigned bit = 1u << field;
         if (seen & bit) return false;
@@ -654,34 +767,81 @@ class FastLineReader {
         return true;
       };
       if (name == "instrument") {
-        return once(1) && String(assessment->mutable_instrument());
+        return once(1) && String(&s_.instrument);
       }
       if (name == "items") {
         // A map: keys may hold escapes, unlike member names.
         if (!once(2) || depth + 1 > kMaxDepth || !Consume('{')) return false;
-        auto* items = assessment->mutable_items();
         if (Consume('}')) return true;
         do {
-          key_.clear();
+          s_.key.clear();
           int32_t v;
-          if (!String(&key_) || !Consume(':') || !Int32(&v) ||
-              !items->insert({key_, v}).second) {
+          if (!String(&s_.key) || !Consume(':') || !Int32(&v) ||
+              s_.key.size() > std::numeric_limits<uint32_t>::max()) {
             return false;
           }
+          const uint32_t size = static_cast<uint32_t>(s_.key.size());
+          s_.names.append(reinterpret_cast<const char*>(&size), sizeof(size));
+          s_.names.append(s_.key);
+          s_.values.push_back(v);
         } while (Consume(','));
         return Consume('}');
       }
       if (name == "total") {
-        int32_t v;
-        if (!once(3) || !Int32(&v)) return false;
-        assessment->set_total(v);
-        return true;
+        has_total = true;
+        return once(3) && Int32(&total);
       }
       if (name == "administered_at" || name == "administeredAt") {
-        return once(4) && Timestamp(assessment->mutable_administered_at());
+        absl::string_view text;
+        has_time = true;
+        return once(4) && RawString(&text) &&
+               ParseUtcTime(text, &seconds, &nanos);
       }
       return false;
     });
+    if (!ok) return false;
+
+    bool ready;
+    FastReaderScratch::Pooled* pooled = s_.Take(&ready);
+    v1::Assessment* assessment = pooled->message;
+    if (ready) {
+      for (size_t i = 0; i < s_.values.size(); ++i)
+        *pooled->values[i] = s_.values[i];
+    } else {
+      // Filled anew: a name given twice is not recognised.
+      pooled->valid = false;
+      pooled->values.clear();
+      auto* items = assessment->mutable_items();
+      items->clear();
+      absl::string_view names = s_.names;
+      for (size_t i = 0; i < s_.values.size(); ++i) {
+        uint32_t size;
+        std::memcpy(&size, names.data(), sizeof(size));
+        std::string key(names.substr(sizeof(size), size));
+        names.remove_prefix(sizeof(size) + size);
+        const size_t before = items->size();
+        int32_t& value = (*items)[std::move(key)];
+        if (items->size() == before) return false;
+        value = s_.values[i];
+        pooled->values.push_back(&value);
+      }
+      pooled->names = s_.names;
+      pooled->valid = true;
+    }
+    assessment->set_instrument(s_.instrument);
+    if (has_total) {
+      assessment->set_total(total);
+    } else {
+      assessment->clear_total();
+    }
+    if (has_time) {
+      google::protobuf::Timestamp* at = assessment->mutable_administered_at();
+      at->set_seconds(seconds);
+      at->set_nanos(nanos);
+    } else {
+      assessment->clear_administered_at();
+    }
+    return true;
   }
 
   // The record's `ruleset`: a RulesetRef; only its sha256 is kept.
@@ -821,9 +981,7 @@ class FastLineReader {
 
   const char* p_;
   const char* end_;
-  std::string key_;      // a map key being read
-  std::string name_;     // a member name with escapes, decoded
-  std::string subject_;  // the record's keyed subject hash
+  FastReaderScratch& s_;
 };
 
 Kind KindOf(absl::string_view kind) {
@@ -835,8 +993,22 @@ Kind KindOf(absl::string_view kind) {
 
 }  // namespace
 
+ReplayLine::ReplayLine() = default;
+ReplayLine::~ReplayLine() = default;
+ReplayLine::ReplayLine(ReplayLine&&) noexcept = default;
+ReplayLine& ReplayLine::operator=(ReplayLine&&) noexcept = default;
+ReplayLine::ReplayLine(const ReplayLine& other)
+    : kind(other.kind), decision(other.decision) {}
+ReplayLine& ReplayLine::operator=(const ReplayLine& other) {
+  kind = other.kind;
+  decision = other.decision;
+  return *this;
+}
+
 bool ReadReplayLineFast(absl::string_view line, ReplayLine* out) {
-  return FastLineReader(line).Read(out);
+  if (out->scratch == nullptr)
+    out->scratch = std::make_unique<FastReaderScratch>();
+  return FastLineReader(line, out->scratch.get()).Read(out);
 }
 
 absl::Status ReadReplayLineExact(absl::string_view line, ReplayLine* out) {

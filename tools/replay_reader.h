@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -29,13 +30,29 @@
 
 namespace stepwise::tools {
 
+// The fast reader's state kept from line to line (replay_reader.cc).
+class FastReaderScratch;
+
 // One record line as replay sees it. A decision's request gets the record's
 // keyed subject hash as its subject_id (see engine::RecordedDecision).
+// Reuse one ReplayLine for many lines: the fast reader then fills the same
+// request in place, keeping its assessments, item maps and strings.
 struct ReplayLine {
+  ReplayLine();
+  ~ReplayLine();
+  // A copy holds its own copy of the request; the scratch is not copied.
+  ReplayLine(const ReplayLine& other);
+  ReplayLine& operator=(const ReplayLine& other);
+  ReplayLine(ReplayLine&&) noexcept;
+  ReplayLine& operator=(ReplayLine&&) noexcept;
+
   enum class Kind { kDecision, kActivation, kShadow, kOther };
   Kind kind = Kind::kOther;
-  // Filled for decisions only.
+  // Filled for decisions only. After a fast read its request() is a view
+  // of the request in `scratch`.
   engine::RecordedDecision decision;
+  // Made by the first fast read.
+  std::unique_ptr<FastReaderScratch> scratch;
 };
 
 // The fast reader. True when it recognised the line and filled `*out`; false

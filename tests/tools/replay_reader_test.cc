@@ -214,22 +214,15 @@ struct Agreement {
   int fast = 0;   // lines the fast reader read
   int exact = 0;  // lines only the exact parser read
   int neither = 0;
+  // Read by the fast reader after every earlier line of the test, so that
+  // what it keeps from line to line (the request it fills in place, its
+  // pooled assessments and their item maps) meets every kind of line
+  // before, including those it gave up on halfway.
+  ReplayLine reused;
 };
 
-void ExpectAgreement(const std::string& line, Agreement* agreement) {
-  ReplayLine fast;
-  ReplayLine exact;
-  const bool fast_ok = ReadReplayLineFast(line, &fast);
-  const absl::Status exact_status = ReadReplayLineExact(line, &exact);
-  if (!fast_ok) {
-    ++(exact_status.ok() ? agreement->exact : agreement->neither);
-    return;
-  }
-  ++agreement->fast;
-  ASSERT_TRUE(exact_status.ok())
-      << "the fast reader accepts a line the exact parser rejects ("
-      << exact_status << "):\n"
-      << line;
+void ExpectSameRead(const std::string& line, const ReplayLine& fast,
+                    const ReplayLine& exact) {
   ASSERT_EQ(fast.kind, exact.kind) << line;
   const engine::RecordedDecision& f = fast.decision;
   const engine::RecordedDecision& e = exact.decision;
@@ -246,6 +239,28 @@ void ExpectAgreement(const std::string& line, Agreement* agreement) {
       << "\nexact: " << e.request().ShortDebugString();
 }
 
+void ExpectAgreement(const std::string& line, Agreement* agreement) {
+  ReplayLine fast;
+  ReplayLine exact;
+  const bool fast_ok = ReadReplayLineFast(line, &fast);
+  const bool reused_ok = ReadReplayLineFast(line, &agreement->reused);
+  const absl::Status exact_status = ReadReplayLineExact(line, &exact);
+  ASSERT_EQ(reused_ok, fast_ok)
+      << "a reused fast reader judges a line differently:\n"
+      << line;
+  if (!fast_ok) {
+    ++(exact_status.ok() ? agreement->exact : agreement->neither);
+    return;
+  }
+  ++agreement->fast;
+  ASSERT_TRUE(exact_status.ok())
+      << "the fast reader accepts a line the exact parser rejects ("
+      << exact_status << "):\n"
+      << line;
+  ExpectSameRead(line, fast, exact);
+  ExpectSameRead(line, agreement->reused, exact);
+}
+
 TEST(ReplayReaderTest,
      RecordsAsTheServerWritesThemAreReadFastAndAsParseRecordReadsThem) {
   Random r(1);
@@ -260,6 +275,81 @@ TEST(ReplayReaderTest,
   }
   // Everything the writer writes takes the fast path.
   EXPECT_EQ(agreement.fast, 3000);
+}
+
+// A log's records mostly repeat a few sets of item names (one per
+// instrument) with other answers: the reused reader then writes the answers
+// into item maps it already has. Sets that repeat, grow, shrink, reorder,
+// repeat within one record or go missing must all read as ParseRecord reads
+// them.
+TEST(ReplayReaderTest, ItemMapsReusedFromLineToLineReadAsParseRecordReadsThem) {
+  Random r(5);
+  std::string prev(audit::kZeroHash);
+  Agreement agreement;
+  const std::vector<std::vector<std::string>> name_sets = {
+      {"item1", "item2", "item3", "item4", "item5", "item6", "item7", "item8",
+       "item9"},
+      {"item1", "item2", "item3", "item4", "item5", "item6", "item7"},
+      {"q1", "q2", "q6"},
+      {"q1", "q2", "q3", "q4", "q5", "q6"},
+      {"q1", "q2"},
+      {},
+      {"\xc3\xa9", "a\"b", "\\", "\n"}};
+  for (uint64_t seq = 1; seq <= 3000; ++seq) {
+    v1::EvaluateRequest request;
+    if (!r.OneIn(5)) request.set_current_step(r.Int32());
+    for (int a = static_cast<int>(r.Below(7)); a > 0; --a) {
+      v1::Assessment* assessment = request.add_assessments();
+      assessment->set_instrument(r.OneIn(2) ? "phq9" : "gad7");
+      const std::vector<std::string>& names = r.Pick(name_sets);
+      for (const std::string& name : names) {
+        if (!r.OneIn(20)) (*assessment->mutable_items())[name] = r.Int32();
+      }
+      if (r.OneIn(2)) assessment->set_total(r.Int32());
+      if (!r.OneIn(6)) r.Timestamp(assessment->mutable_administered_at());
+    }
+    if (r.OneIn(4)) request.add_flags(r.Text());
+    if (!r.OneIn(50)) r.Timestamp(request.mutable_as_of());
+    absl::StatusOr<std::string> body =
+        audit::DecisionRecordBody(request, RandomDecision(r), "p", kSubject);
+    if (!body.ok()) continue;  // no as_of anywhere: the writer refuses
+    std::string members = Members(*body);
+    if (r.OneIn(30)) {
+      // A name given twice, which neither reader accepts.
+      const size_t at = members.find("\"item1\":");
+      if (at != std::string::npos) members.insert(at, "\"item1\":1,");
+    }
+    ExpectAgreement(Line(seq, "decision", members, &prev), &agreement);
+    if (HasFailure()) return;
+    if (r.OneIn(40)) {
+      // A line of another kind in between.
+      ExpectAgreement(Line(++seq, "activation", "\"principal\":\"p\"", &prev),
+                      &agreement);
+    }
+  }
+  EXPECT_GT(agreement.fast, 2500);
+}
+
+// A copy of a line read fast holds its own request: reading the next line
+// into the original does not change it.
+TEST(ReplayReaderTest, ACopyOfALineReadFastKeepsItsRequest) {
+  Random r(6);
+  std::string prev(audit::kZeroHash);
+  ReplayLine line;
+  std::vector<std::pair<ReplayLine, ReplayLine>> copies;  // (copy, exact)
+  for (uint64_t seq = 1; seq <= 50; ++seq) {
+    absl::StatusOr<std::string> body = audit::DecisionRecordBody(
+        RandomRequest(r), RandomDecision(r), "p", kSubject);
+    ASSERT_TRUE(body.ok());
+    const std::string text = Line(seq, "decision", Members(*body), &prev);
+    ASSERT_TRUE(ReadReplayLineFast(text, &line)) << text;
+    ReplayLine exact;
+    ASSERT_TRUE(ReadReplayLineExact(text, &exact).ok()) << text;
+    copies.emplace_back(line, std::move(exact));
+  }
+  for (const auto& [copy, exact] : copies) {
+    ExpectSameRead("(copied)", copy, exact);
+  }
 }
 
 TEST(ReplayReaderTest, OtherKindsAreCountedFromSeqAndKind) {
