@@ -4,25 +4,32 @@
 // path.
 //
 // The programs are cut into chunks of consecutive programs (up to 63 bits:
-// one per program and one per nested chain). A program's root is an && or
-// || chain (or a single operand); each operand is a fact compared with a
-// constant, a nested chain of such operands (a clause), or any other subtree
-// evaluated by the general evaluator. Comparisons are grouped by the
-// fact slot they read; at build time every value a slot can hold is mapped
-// to one row saying, for each program of the chunk, whether one of its
-// operands on that slot takes the chain's deciding value (false for &&,
-// true for ||) or is undecided. Evaluating a slot is then one table index
-// (int facts with a small range of constants) or a few comparisons (double
-// facts), and two ORs; the programs' outcomes follow from the two words by
-// CEL's commutative && / ||: a deciding operand wins wherever it is,
-// otherwise any absent or error operand leaves the chain undecided.
+// one per program, then the nested chains in layers: the j-th nested chain
+// of every program that has one, at a fixed offset from its program's bit,
+// so a layer folds into the programs with a shift and a few masks). A
+// program's root is an && or || chain (or a single operand); each operand
+// is a fact compared with a constant, a nested chain of such operands (a
+// clause), or any other subtree evaluated by the general evaluator.
+// Comparisons are grouped by the fact slot they read; at build time every
+// value a slot can hold is mapped to one row saying, for each program of
+// the chunk, whether one of its operands on that slot takes the chain's
+// deciding value (false for &&, true for ||) or is undecided. Evaluating a
+// slot is then one or two comparisons (a slot with one or two
+// breakpoints), a clamped table index (an int slot with more) or up to four
+// comparisons (a double slot with more), plus its tag, and two ORs; the
+// programs' outcomes follow from the two words by CEL's commutative && /
+// ||: a deciding operand wins wherever it is, otherwise any absent or error
+// operand leaves the chain undecided. Each kind of slot test is a packed
+// record in a loop of its own, and the whole evaluation of a chunk is
+// inline (Evaluate) for the caller's hot loop.
 //
 // A slot that holds neither its declared type nor nothing (an int where a
 // double was declared, an error) sends its chunk to Program::Evaluate, which
 // handles every such case; so does a chunk-less program (not bool).
 //
 // Immutable after construction; evaluated from any number of threads. The
-// programs must outlive the batch.
+// programs must outlive the batch; the batch may be moved (its records
+// point into its own vectors, whose storage a move keeps).
 #ifndef STEPWISE_ENGINE_EXPR_BATCH_H_
 #define STEPWISE_ENGINE_EXPR_BATCH_H_
 
