@@ -248,6 +248,10 @@ class FastReaderScratch {
     std::vector<int32_t*> values;
   };
 
+  // Assessments kept beyond those of the current record: a log uses a few
+  // sets of item names, each a few times per record.
+  static constexpr size_t kMaxPooled = 64;
+
   FastReaderScratch() = default;
   FastReaderScratch(const FastReaderScratch&) = delete;
   FastReaderScratch& operator=(const FastReaderScratch&) = delete;
@@ -286,7 +290,10 @@ class FastReaderScratch {
       }
     }
     *ready = p != nullptr;
-    if (p == nullptr && !free_list.empty()) {
+    // A miss takes a fresh assessment while the pool is small, so that the
+    // maps it holds (those a later assessment of this record may want) are
+    // not rebuilt for another set of names.
+    if (p == nullptr && !free_list.empty() && pool.size() >= kMaxPooled) {
       p = free_list.back();
       free_list.pop_back();
     }
@@ -306,13 +313,55 @@ class FastReaderScratch {
   std::vector<Pooled*> free_list;
   std::vector<Pooled*> in_use;  // in the order of request.assessments()
 
-  // The assessment being read: its instrument, its item names (each as four
-  // bytes of length, then the name) and values in the order read.
+  // Item names and values of the assessment being read, sorted: a map is
+  // written in its own iteration order, which differs from map to map.
+  // False when a name is given twice (the map would be unreadable).
+  bool SortItems() {
+    const auto key = [this](const Item& item) {
+      return absl::string_view(key_bytes).substr(item.start, item.size);
+    };
+    // Names up to eight bytes (all those instruments use) are ordered by
+    // their first eight bytes as a big-endian number.
+    for (Item& item : items) {
+      unsigned char first[8] = {};
+      std::memcpy(first, key_bytes.data() + item.start,
+                  std::min<size_t>(item.size, 8));
+      item.prefix = 0;
+      for (unsigned char c : first) item.prefix = item.prefix << 8 | c;
+    }
+    std::sort(items.begin(), items.end(), [&](const Item& a, const Item& b) {
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      return key(a) < key(b);
+    });
+    names.clear();
+    values.clear();
+    for (size_t i = 0; i < items.size(); ++i) {
+      const absl::string_view name = key(items[i]);
+      if (i > 0 && name == key(items[i - 1])) return false;
+      if (name.size() > std::numeric_limits<uint32_t>::max()) return false;
+      const uint32_t size = static_cast<uint32_t>(name.size());
+      names.append(reinterpret_cast<const char*>(&size), sizeof(size));
+      names.append(name.data(), name.size());
+      values.push_back(items[i].value);
+    }
+    return true;
+  }
+
+  // The assessment being read: its instrument, and its items as read (names
+  // in key_bytes); then, from SortItems, the names sorted (each as four
+  // bytes of length, then the name) and their values in the same order.
+  struct Item {
+    size_t start;
+    size_t size;
+    int32_t value;
+    uint64_t prefix;  // set by SortItems
+  };
   std::string instrument;
+  std::string key_bytes;
+  std::vector<Item> items;
   std::string names;
   std::vector<int32_t> values;
 
-  std::string key;      // a map key being read
   std::string name;     // a member name with escapes, decoded
   std::string subject;  // the record's keyed subject hash
 };
@@ -751,8 +800,8 @@ class FastLineReader {
   // names).
   bool Assessment(int depth) {
     s_.instrument.clear();
-    s_.names.clear();
-    s_.values.clear();
+    s_.key_bytes.clear();
+    s_.items.clear();
     bool has_total = false;
     int32_t total = 0;
     bool has_time = false;
@@ -774,16 +823,12 @@ class FastLineReader {
         if (!once(2) || depth + 1 > kMaxDepth || !Consume('{')) return false;
         if (Consume('}')) return true;
         do {
-          s_.key.clear();
+          const size_t start = s_.key_bytes.size();
           int32_t v;
-          if (!String(&s_.key) || !Consume(':') || !Int32(&v) ||
-              s_.key.size() > std::numeric_limits<uint32_t>::max()) {
+          if (!String(&s_.key_bytes) || !Consume(':') || !Int32(&v)) {
             return false;
           }
-          const uint32_t size = static_cast<uint32_t>(s_.key.size());
-          s_.names.append(reinterpret_cast<const char*>(&size), sizeof(size));
-          s_.names.append(s_.key);
-          s_.values.push_back(v);
+          s_.items.push_back({start, s_.key_bytes.size() - start, v, 0});
         } while (Consume(','));
         return Consume('}');
       }
@@ -799,7 +844,7 @@ class FastLineReader {
       }
       return false;
     });
-    if (!ok) return false;
+    if (!ok || !s_.SortItems()) return false;
 
     bool ready;
     FastReaderScratch::Pooled* pooled = s_.Take(&ready);
@@ -808,7 +853,7 @@ class FastLineReader {
       for (size_t i = 0; i < s_.values.size(); ++i)
         *pooled->values[i] = s_.values[i];
     } else {
-      // Filled anew: a name given twice is not recognised.
+      // Filled anew.
       pooled->valid = false;
       pooled->values.clear();
       auto* items = assessment->mutable_items();
@@ -819,9 +864,7 @@ class FastLineReader {
         std::memcpy(&size, names.data(), sizeof(size));
         std::string key(names.substr(sizeof(size), size));
         names.remove_prefix(sizeof(size) + size);
-        const size_t before = items->size();
         int32_t& value = (*items)[std::move(key)];
-        if (items->size() == before) return false;
         value = s_.values[i];
         pooled->values.push_back(&value);
       }
