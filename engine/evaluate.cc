@@ -89,13 +89,24 @@ EvaluationResult Evaluate(const Bundle& bundle,
                           const v1::EvaluateRequest& request,
                           absl::Time received_at,
                           const EvaluateOptions& options) {
-  const CompiledBundle& b = bundle.compiled();
   EvaluationResult result;
+  result.violations =
+      EvaluateInto(bundle, request, received_at, options, &result.decision);
+  return result;
+}
+
+std::vector<FieldViolation> EvaluateInto(const Bundle& bundle,
+                                         const v1::EvaluateRequest& request,
+                                         absl::Time received_at,
+                                         const EvaluateOptions& options,
+                                         v1::Decision* decision) {
+  const CompiledBundle& b = bundle.compiled();
+  std::vector<FieldViolation> violations;
   std::vector<std::string> warnings;
   const absl::Time as_of = ResolveAsOf(request, received_at);
   FactTable facts(b);
-  if (!DeriveFacts(b, request, as_of, &facts, &result.violations, &warnings)) {
-    return result;
+  if (!DeriveFacts(b, request, as_of, &facts, &violations, &warnings)) {
+    return violations;
   }
   const Value* slots = facts.slots();
   const int current = request.current_step();
@@ -104,7 +115,7 @@ EvaluationResult Evaluate(const Bundle& bundle,
   Decide(b, slots, current, &core);
   const auto& matched = core.matched;
   const auto& undecided = core.undecided;
-  v1::Decision& d = result.decision;
+  v1::Decision& d = *decision;
   if (matched.empty()) {
     v1::MatchedRule* def = d.mutable_default_rule();
     def->set_rule_id("default");
@@ -182,7 +193,7 @@ EvaluationResult Evaluate(const Bundle& bundle,
       ExplainInto(*b.rules[i].when, slots, trace->mutable_explanation());
     }
   }
-  return result;
+  return violations;
 }
 
 }  // namespace stepwise::engine

@@ -32,6 +32,7 @@
 #include "engine/engine.h"
 #include "engine/expr/program.h"
 #include "engine/facts.h"
+#include "google/protobuf/arena.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
@@ -236,6 +237,21 @@ TEST(EvaluateDigestTest, OutputsMatchTheGoldenDigest) {
         sha.Add(v.description);
       }
       if (r.ok()) sha.Add(Deterministic(r.decision));
+      if (k % 10 == 0) {
+        // EvaluateInto an arena-owned Decision: the same violations, the
+        // same bytes.
+        google::protobuf::Arena arena;
+        auto* on_arena =
+            google::protobuf::Arena::CreateMessage<v1::Decision>(&arena);
+        const std::vector<FieldViolation> violations =
+            EvaluateInto(bundle, request, received_at, {explain}, on_arena);
+        ASSERT_EQ(violations.size(), r.violations.size());
+        for (size_t v = 0; v < violations.size(); ++v) {
+          EXPECT_EQ(violations[v].field, r.violations[v].field);
+          EXPECT_EQ(violations[v].description, r.violations[v].description);
+        }
+        EXPECT_EQ(Deterministic(*on_arena), Deterministic(r.decision));
+      }
       if (explain || !r.ok()) continue;
       ++valid;
       matched += r.decision.matched_rules_size();
