@@ -106,23 +106,31 @@ size_t ClauseCount(const Program::Impl& plan) {
   return count;
 }
 
-// Bits a chunk needs for programs with `clauses[p]` nested chains each: one
-// per program, and for each layer j (the j-th chain of every program that
-// has one) the span from its first to its last program.
+// Layer j (1-based: the j-th nested chain of every program that has one) of
+// programs with `clauses[p]` nested chains each spans programs first..last.
+// j must not exceed the largest clauses[p].
+std::pair<uint32_t, uint32_t> LayerSpan(const std::vector<uint32_t>& clauses,
+                                        uint32_t j) {
+  uint32_t first = 0;
+  uint32_t last = 0;
+  bool any = false;
+  for (uint32_t p = 0; p < clauses.size(); ++p) {
+    if (clauses[p] < j) continue;
+    if (!any) first = p;
+    last = p;
+    any = true;
+  }
+  return {first, last};
+}
+
+// Bits a chunk needs for such programs: one per program, and for each layer
+// the span from its first to its last program.
 uint32_t LayoutBits(const std::vector<uint32_t>& clauses) {
   uint32_t bits = static_cast<uint32_t>(clauses.size());
   const uint32_t layers =
       clauses.empty() ? 0 : *std::max_element(clauses.begin(), clauses.end());
   for (uint32_t j = 1; j <= layers; ++j) {
-    uint32_t first = 0;
-    uint32_t last = 0;
-    bool any = false;
-    for (uint32_t p = 0; p < clauses.size(); ++p) {
-      if (clauses[p] < j) continue;
-      if (!any) first = p;
-      last = p;
-      any = true;
-    }
+    const auto [first, last] = LayerSpan(clauses, j);
     bits += last - first + 1;
   }
   return bits;
@@ -178,15 +186,7 @@ Batch::Batch(const std::vector<const Program*>& programs,
       const uint32_t layers = *std::max_element(clauses.begin(), clauses.end());
       uint32_t start = chunk.count;
       for (uint32_t j = 1; j <= layers; ++j) {
-        uint32_t first = 0;
-        uint32_t last = 0;
-        bool any = false;
-        for (uint32_t p = 0; p < clauses.size(); ++p) {
-          if (clauses[p] < j) continue;
-          if (!any) first = p;
-          last = p;
-          any = true;
-        }
+        const auto [first, last] = LayerSpan(clauses, j);
         Layer layer;
         layer.shift = start - first;
         start += last - first + 1;
