@@ -185,6 +185,21 @@ const Log& TheLog() {
   return *log;
 }
 
+// Splits `size` bytes into lines as replay does (memchr for each line feed)
+// and returns how many complete lines there were.
+uint64_t SplitLines(const char* p, size_t size) {
+  const char* const end = p + size;
+  uint64_t lines = 0;
+  while (const char* feed = static_cast<const char*>(
+             std::memchr(p, '\n', static_cast<size_t>(end - p)))) {
+    benchmark::DoNotOptimize(
+        absl::string_view(p, static_cast<size_t>(feed - p)));
+    ++lines;
+    p = feed + 1;
+  }
+  return lines;
+}
+
 // The former baseline: every segment read into a string (through the
 // audit FileSystem) and split into lines.
 void BM_ReadAndSplitLines(benchmark::State& state) {
@@ -197,15 +212,7 @@ void BM_ReadAndSplitLines(benchmark::State& state) {
     for (const audit::Segment& segment : *segments) {
       absl::StatusOr<std::string> contents =
           fs.ReadFile(audit::JoinPath(log.dir.string(), segment.name));
-      const char* p = contents->data();
-      const char* const end = p + contents->size();
-      while (const char* feed = static_cast<const char*>(
-                 std::memchr(p, '\n', static_cast<size_t>(end - p)))) {
-        benchmark::DoNotOptimize(
-            absl::string_view(p, static_cast<size_t>(feed - p)));
-        ++lines;
-        p = feed + 1;
-      }
+      lines += SplitLines(contents->data(), contents->size());
     }
     if (lines != static_cast<uint64_t>(g_records))
       state.SkipWithError("wrong number of lines");
@@ -240,15 +247,7 @@ void BM_MapAndSplitLines(benchmark::State& state) {
         state.SkipWithError("cannot map a segment");
         return;
       }
-      const char* p = static_cast<const char*>(mapped);
-      const char* const end = p + size;
-      while (const char* feed = static_cast<const char*>(
-                 std::memchr(p, '\n', static_cast<size_t>(end - p)))) {
-        benchmark::DoNotOptimize(
-            absl::string_view(p, static_cast<size_t>(feed - p)));
-        ++lines;
-        p = feed + 1;
-      }
+      lines += SplitLines(static_cast<const char*>(mapped), size);
       munmap(mapped, size);
     }
     if (lines != static_cast<uint64_t>(g_records))

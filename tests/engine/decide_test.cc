@@ -191,8 +191,8 @@ std::string GeneratedRuleset(uint64_t seed, int rules) {
       case 3:
         return absl::StrCat("current_step ", rel[pick(6)], " ", 2 + pick(2));
       case 4:
-        return absl::StrCat("weeks_at_step ", rel[pick(6)], " ", 1 + pick(15), ".",
-                            pick(2) * 5);
+        return absl::StrCat("weeks_at_step ", rel[pick(6)], " ", 1 + pick(15),
+                            ".", pick(2) * 5);
       case 5:
         return absl::StrCat("phq9.pct_change ", rel[pick(6)], " -0.", pick(9));
       case 6:
