@@ -22,7 +22,11 @@
 namespace stepwise::engine {
 
 Bundle::Bundle(std::unique_ptr<CompiledBundle> compiled)
-    : compiled_(std::move(compiled)) {}
+    : compiled_(std::move(compiled)) {
+  ref_.set_name(compiled_->name);
+  ref_.set_version(compiled_->version);
+  ref_.set_sha256(compiled_->sha256);
+}
 Bundle::~Bundle() = default;
 
 const std::string& Bundle::name() const { return compiled_->name; }
@@ -43,13 +47,7 @@ const std::vector<RuleSummary>& Bundle::rules() const {
 }
 const std::vector<TestCase>& Bundle::tests() const { return compiled_->tests; }
 const BundleFiles& Bundle::files() const { return compiled_->files; }
-v1::RulesetRef Bundle::ref() const {
-  v1::RulesetRef ref;
-  ref.set_name(compiled_->name);
-  ref.set_version(compiled_->version);
-  ref.set_sha256(compiled_->sha256);
-  return ref;
-}
+const v1::RulesetRef& Bundle::ref() const { return ref_; }
 
 // Builds Bundle objects; the one friend of Bundle's constructor.
 class BundleBuilder {

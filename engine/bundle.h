@@ -67,7 +67,8 @@ class Bundle {
   const std::vector<RuleSummary>& rules() const;
   const std::vector<TestCase>& tests() const;
   const BundleFiles& files() const;
-  v1::RulesetRef ref() const;
+  // Built once at load: every Decision copies it.
+  const v1::RulesetRef& ref() const;
 
   const CompiledBundle& compiled() const { return *compiled_; }
 
@@ -75,6 +76,7 @@ class Bundle {
   friend class BundleBuilder;
   explicit Bundle(std::unique_ptr<CompiledBundle> compiled);
   std::unique_ptr<CompiledBundle> compiled_;
+  v1::RulesetRef ref_;
 };
 
 struct LoadResult {

@@ -167,11 +167,7 @@ std::vector<FieldViolation> EvaluateInto(const Bundle& bundle,
   }
 
   for (std::string& warning : warnings) d.add_warnings(std::move(warning));
-  // bundle.ref()'s fields, set in place rather than built and copied.
-  v1::RulesetRef* ruleset = d.mutable_ruleset();
-  ruleset->set_name(b.name);
-  ruleset->set_version(b.version);
-  ruleset->set_sha256(b.sha256);
+  *d.mutable_ruleset() = bundle.ref();
   SetTimestamp(as_of, d.mutable_as_of());
 
   if (options.explain) {
