@@ -1,13 +1,11 @@
 #include "service/idempotency.h"
 
-#include <openssl/sha.h>
-
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "service/audit/format.h"
 
 namespace stepwise::service {
 
@@ -29,12 +27,32 @@ std::string IdempotencyCache::Fingerprint(const v1::EvaluateRequest& request) {
     out.SetSerializationDeterministic(true);
     request.SerializeToCodedStream(&out);
   }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-         digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+  std::string hex(64, '0');
+  audit::Sha256HexTo(bytes, hex.data());
+  return hex;
 }
+
+std::string IdempotencyCache::Serialized(const v1::Decision& decision) {
+  std::string bytes;
+  decision.SerializeToString(&bytes);
+  return bytes;
+}
+
+namespace {
+
+// The remembered decision as the duplicate's answer. The bytes were written
+// by this process from a valid Decision; failing to read them back is a bug.
+absl::StatusOr<v1::Decision> Remembered(const std::string& bytes,
+                                        uint64_t audit_seq) {
+  v1::Decision decision;
+  if (!decision.ParseFromString(bytes)) {
+    return absl::InternalError("the remembered decision cannot be read back");
+  }
+  decision.set_audit_seq(audit_seq);
+  return decision;
+}
+
+}  // namespace
 
 IdempotencyCache::AdmitResult IdempotencyCache::Admit(
     const std::string& key, const std::string& fingerprint, absl::Time now,
@@ -50,31 +68,30 @@ IdempotencyCache::AdmitResult IdempotencyCache::Admit(
     Entry entry;
     entry.fingerprint = fingerprint;
     entries_.emplace(key, std::move(entry));
-    return {Admission::kOwner, {}};
+    return {Admission::kOwner};
   }
   Entry& entry = it->second;
-  if (entry.fingerprint != fingerprint) return {Admission::kConflict, {}};
+  if (entry.fingerprint != fingerprint) return {Admission::kConflict};
   if (!entry.done) {
     entry.waiters.push_back(std::move(waiter));
-    return {Admission::kWaiting, {}};
+    return {Admission::kWaiting};
   }
   lru_.splice(lru_.begin(), lru_, entry.lru);
-  AdmitResult result{Admission::kReplay, *entry.decision};
-  result.decision.set_audit_seq(entry.audit_seq);
-  return result;
+  return {Admission::kReplay, Remembered(entry.decision, entry.audit_seq)};
 }
 
-void IdempotencyCache::Complete(const std::string& key,
-                                std::shared_ptr<const v1::Decision> decision,
+void IdempotencyCache::Complete(const std::string& key, std::string decision,
                                 uint64_t audit_seq, absl::Time now) {
   std::vector<Waiter> waiters;
+  absl::StatusOr<v1::Decision> answer;
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(key);
     if (it == entries_.end() || it->second.done) return;  // not ours
     Entry& entry = it->second;
     entry.done = true;
-    entry.decision = decision;
+    if (!entry.waiters.empty()) answer = Remembered(decision, audit_seq);
+    entry.decision = std::move(decision);
     entry.audit_seq = audit_seq;
     entry.recorded_at = now;
     waiters.swap(entry.waiters);
@@ -82,11 +99,7 @@ void IdempotencyCache::Complete(const std::string& key,
     entry.lru = lru_.begin();
     EvictLocked(now);
   }
-  for (Waiter& waiter : waiters) {
-    v1::Decision copy = *decision;
-    copy.set_audit_seq(audit_seq);
-    waiter(std::move(copy));
-  }
+  for (Waiter& waiter : waiters) waiter(answer);
 }
 
 void IdempotencyCache::Fail(const std::string& key,

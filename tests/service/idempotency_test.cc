@@ -25,11 +25,11 @@ v1::EvaluateRequest Request(const std::string& id, int item1) {
   return r;
 }
 
-std::shared_ptr<const v1::Decision> DecisionWithId(const std::string& id) {
-  auto d = std::make_shared<v1::Decision>();
-  d->set_decision_id(id);
-  d->set_action(v1::STAY);
-  return d;
+std::string DecisionWithId(const std::string& id) {
+  v1::Decision d;
+  d.set_decision_id(id);
+  d.set_action(v1::STAY);
+  return IdempotencyCache::Serialized(d);
 }
 
 IdempotencyCache::Waiter Never() {
@@ -61,8 +61,9 @@ TEST(IdempotencyTest, ReplayConflictAndKeysPerPrincipal) {
 
   IdempotencyCache::AdmitResult again = cache.Admit(key, fp, kT0, Never());
   ASSERT_EQ(again.admission, Admission::kReplay);
-  EXPECT_EQ(again.decision.decision_id(), "d1");
-  EXPECT_EQ(again.decision.audit_seq(), 42u);
+  ASSERT_TRUE(again.decision.ok());
+  EXPECT_EQ(again.decision->decision_id(), "d1");
+  EXPECT_EQ(again.decision->audit_seq(), 42u);
 
   const std::string other = IdempotencyCache::Fingerprint(Request("r1", 3));
   EXPECT_EQ(cache.Admit(key, other, kT0, Never()).admission,
@@ -72,6 +73,30 @@ TEST(IdempotencyTest, ReplayConflictAndKeysPerPrincipal) {
       cache.Admit(IdempotencyCache::Key("someone", "r1"), other, kT0, Never())
           .admission,
       Admission::kOwner);
+}
+
+TEST(IdempotencyTest, ReplayIsTheFirstDecisionWithItsAuditSeq) {
+  // The cache keeps wire bytes; what comes back must be the whole decision.
+  v1::Decision first;
+  first.set_decision_id("d-full");
+  first.set_action(v1::URGENT_SAFETY);
+  first.set_recommended_step(3);
+  first.add_refer_to("crisis_team");
+  v1::MatchedRule* rule = first.add_matched_rules();
+  rule->set_rule_id("SAFE-01");
+  rule->set_explanation("phq9.item9 = 2 >= 1");
+  first.add_warnings("w");
+  IdempotencyCache cache({});
+  const std::string key = IdempotencyCache::Key("p", "r");
+  ASSERT_EQ(cache.Admit(key, "fp", kT0, Never()).admission, Admission::kOwner);
+  cache.Complete(key, IdempotencyCache::Serialized(first), 99, kT0);
+
+  IdempotencyCache::AdmitResult again = cache.Admit(key, "fp", kT0, Never());
+  ASSERT_EQ(again.admission, Admission::kReplay);
+  ASSERT_TRUE(again.decision.ok());
+  v1::Decision expected = first;
+  expected.set_audit_seq(99);
+  EXPECT_EQ(again.decision->SerializeAsString(), expected.SerializeAsString());
 }
 
 TEST(IdempotencyTest, ConcurrentDuplicatesWaitForTheOwner) {
