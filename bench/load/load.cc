@@ -5,8 +5,13 @@
 // the server's CPU. Loopback only; every phase is bounded in time.
 //
 //   stepwise-load [--duration 5s] [--warmup 1s] [--streams 1,16,64]
-//                 [--bundle DIR] [--request FILE.json] [--work-dir DIR]
-//                 [--server-binary PATH] [--bare-binary PATH]
+//                 [--repetitions 3] [--bundle DIR] [--request FILE.json]
+//                 [--work-dir DIR] [--server-binary PATH] [--bare-binary PATH]
+//
+// stepwise-server runs as configured by default (idempotency on). Each
+// stream count is measured `repetitions` times, stepwise and bare
+// alternating which goes first, and the medians of the ratios are printed:
+// on a shared machine one pair of runs moves by tens of percent.
 //
 // The client is a closed loop on gRPC's callback API: each stream keeps one
 // call outstanding and starts the next from the completion callback. Every
@@ -202,7 +207,8 @@ double SelfCpu() {
 // A closed loop of `streams` outstanding calls for warmup + duration.
 class LoadRun {
  public:
-  LoadRun(const std::string& target, int streams,
+  // `run` tells this run's request ids from every other run's.
+  LoadRun(const std::string& target, int run, int streams,
           const v1::EvaluateRequest& request, absl::Duration warmup,
           absl::Duration duration)
       : request_(request), streams_(streams) {
@@ -222,7 +228,7 @@ class LoadRun {
     for (int s = 0; s < streams; ++s) {
       auto call = std::make_unique<Call>();
       call->request = request_;
-      call->id_prefix = absl::StrCat("load-", s, "-");
+      call->id_prefix = absl::StrCat("load-", run, "-", s, "-");
       // A stream's calls never overlap: one slot per stream, reused.
       latencies_[static_cast<size_t>(s)].reserve(1 << 16);
       calls_.push_back(std::move(call));
@@ -273,8 +279,8 @@ class LoadRun {
       return;
     }
     Call& call = *calls_[static_cast<size_t>(stream)];
-    // Every call a fresh request_id, so that stepwise evaluates and audits
-    // each one.
+    // Every call a fresh request_id, never used in any run, so that
+    // stepwise evaluates and audits each one (no idempotent replays).
     std::string* id = call.request.mutable_request_id();
     id->assign(call.id_prefix);
     absl::StrAppend(id, next_id_.fetch_add(1, std::memory_order_relaxed));
@@ -318,7 +324,7 @@ class LoadRun {
 
 // One closed-loop run against the server `pid` at `target`, with the CPU
 // the server and this client spent per answered call.
-Result Measure(pid_t pid, const std::string& target, int streams,
+Result Measure(pid_t pid, const std::string& target, int run, int streams,
                const v1::EvaluateRequest& request, absl::Duration warmup,
                absl::Duration duration) {
   const std::string stat = absl::StrCat("/proc/", pid, "/stat");
@@ -326,8 +332,8 @@ Result Measure(pid_t pid, const std::string& target, int streams,
   const double client_before = SelfCpu();
   Result r;
   {
-    LoadRun run(target, streams, request, warmup, duration);
-    r = run.Run();
+    LoadRun load(target, run, streams, request, warmup, duration);
+    r = load.Run();
   }
   if (r.calls > 0) {
     const double calls = static_cast<double>(r.calls);
@@ -341,6 +347,7 @@ int Main(int argc, char** argv) {
   CLI::App app{"stepwise-load: stepwise-server vs a bare gRPC server"};
   std::string duration_text = "5s", warmup_text = "1s",
               streams_text = "1,16,64";
+  int repetitions = 3;
   std::string bundle = absl::StrCat(STEPWISE_SOURCE_DIR, "/rules");
   std::string request_path =
       absl::StrCat(STEPWISE_SOURCE_DIR, "/bench/load/request.json");
@@ -354,6 +361,10 @@ int Main(int argc, char** argv) {
   app.add_option("--streams", streams_text,
                  "concurrent streams, comma-separated")
       ->capture_default_str();
+  app.add_option("--repetitions", repetitions,
+                 "pairs of runs per stream count (medians are printed)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 99));
   app.add_option("--bundle", bundle, "bundle served by stepwise-server")
       ->capture_default_str();
   app.add_option("--request", request_path, "EvaluateRequest as JSON")
@@ -399,7 +410,7 @@ int Main(int argc, char** argv) {
   Child stepwise, bare;
   if (!SpawnServer(server_binary,
                    {"--bundle", bundle, "--audit-dir", audit_dir, "--port", "0",
-                    "--metrics-port", "0", "--idempotency-capacity", "0"},
+                    "--metrics-port", "0"},
                    &stepwise)) {
     std::cerr << "stepwise-load: stepwise-server did not start\n";
     return 1;
@@ -441,12 +452,11 @@ int Main(int argc, char** argv) {
       absl::FormatDuration(duration), absl::FormatDuration(warmup),
       static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   std::cout << absl::StrFormat(
-      "%7s | %-8s %10s %9s %9s %6s | %-8s %10s %9s %9s | %9s %9s\n", "streams",
-      "server", "req/s", "p50 ms", "p99 ms", "errors", "server", "req/s",
-      "p50 ms", "p99 ms", "rps ratio", "p99 ratio");
+      "%7s %3s | %-8s %10s %9s %9s %6s | %-8s %10s %9s %9s | %9s %9s\n",
+      "streams", "rep", "server", "req/s", "p50 ms", "p99 ms", "errors",
+      "server", "req/s", "p50 ms", "p99 ms", "rps ratio", "p99 ratio");
 
   double audit_cpu = 0, server_cpu = 0;
-  std::vector<std::pair<Result, Result>> results;
   // Per run: records and fdatasyncs of the audit log, and sync seconds.
   struct AuditRun {
     double records = 0, syncs = 0, sync_seconds = 0;
@@ -457,14 +467,21 @@ int Main(int argc, char** argv) {
                     MetricValue(text, "stepwise_audit_sync_seconds_count"),
                     MetricValue(text, "stepwise_audit_sync_seconds_sum")};
   };
-  std::vector<AuditRun> audit_runs;
-  for (int streams : stream_counts) {
+  struct Pair {
+    int streams = 0;
+    int rep = 0;
+    Result s, b;
+    AuditRun audit;
+  };
+  std::vector<Pair> pairs;
+  int run = 0;
+  const auto measure_stepwise = [&](int streams, Pair& pair) {
     const AuditRun audit_before = audit_now();
     const double cpu_before =
         ReadCpu(absl::StrCat("/proc/", stepwise.pid, "/stat"));
     const auto threads_before = ThreadCpu(stepwise.pid);
-    const Result s = Measure(stepwise.pid, stepwise_target, streams, request,
-                             warmup, duration);
+    pair.s = Measure(stepwise.pid, stepwise_target, run++, streams, request,
+                     warmup, duration);
     const auto threads_after = ThreadCpu(stepwise.pid);
     server_cpu +=
         ReadCpu(absl::StrCat("/proc/", stepwise.pid, "/stat")) - cpu_before;
@@ -476,43 +493,87 @@ int Main(int argc, char** argv) {
                    (before != threads_before.end() ? before->second.second : 0);
     }
     const AuditRun audit_after = audit_now();
-    audit_runs.push_back(
-        {audit_after.records - audit_before.records,
-         audit_after.syncs - audit_before.syncs,
-         audit_after.sync_seconds - audit_before.sync_seconds});
-    const Result b =
-        Measure(bare.pid, bare_target, streams, request, warmup, duration);
-    results.push_back({s, b});
+    pair.audit = {audit_after.records - audit_before.records,
+                  audit_after.syncs - audit_before.syncs,
+                  audit_after.sync_seconds - audit_before.sync_seconds};
+  };
+  const auto ratio = [](double num, double den) {
+    return den > 0 ? num / den : 0;
+  };
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0
+                     : (v.size() % 2 == 1
+                            ? v[v.size() / 2]
+                            : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2);
+  };
+  struct Summary {
+    int streams;
+    double s_rps, b_rps, s_p99, b_p99, rps_ratio, p99_ratio;
+  };
+  std::vector<Summary> summaries;
+  for (int streams : stream_counts) {
+    std::vector<double> s_rps, b_rps, s_p99, b_p99, rps_ratios, p99_ratios;
+    for (int rep = 1; rep <= repetitions; ++rep) {
+      Pair pair{streams, rep, {}, {}, {}};
+      // Alternate which server goes first, so a drift in the machine's
+      // load does not always favour the same one.
+      if (rep % 2 == 1) measure_stepwise(streams, pair);
+      pair.b = Measure(bare.pid, bare_target, run++, streams, request, warmup,
+                       duration);
+      if (rep % 2 == 0) measure_stepwise(streams, pair);
+      const Result& s = pair.s;
+      const Result& b = pair.b;
+      std::cout << absl::StrFormat(
+          "%7d %3d | %-8s %10.0f %9.3f %9.3f %6d | %-8s %10.0f %9.3f %9.3f | "
+          "%8.0f%% %8.2fx\n",
+          streams, rep, "stepwise", s.rps, s.p50_ms, s.p99_ms, s.errors, "bare",
+          b.rps, b.p50_ms, b.p99_ms, 100 * ratio(s.rps, b.rps),
+          ratio(s.p99_ms, b.p99_ms));
+      s_rps.push_back(s.rps);
+      b_rps.push_back(b.rps);
+      s_p99.push_back(s.p99_ms);
+      b_p99.push_back(b.p99_ms);
+      rps_ratios.push_back(ratio(s.rps, b.rps));
+      p99_ratios.push_back(ratio(s.p99_ms, b.p99_ms));
+      pairs.push_back(pair);
+    }
+    summaries.push_back({streams, median(s_rps), median(b_rps), median(s_p99),
+                         median(b_p99), median(rps_ratios),
+                         median(p99_ratios)});
+  }
+
+  std::cout << absl::StrFormat(
+      "\nMedians of %d repetitions (each ratio is of one pair of runs; the "
+      "median of the ratios is the figure to quote)\n%7s | %10s %9s | %10s "
+      "%9s | %9s %9s\n",
+      repetitions, "streams", "stepwise", "p99 ms", "bare", "p99 ms",
+      "rps ratio", "p99 ratio");
+  for (const Summary& m : summaries) {
     std::cout << absl::StrFormat(
-        "%7d | %-8s %10.0f %9.3f %9.3f %6d | %-8s %10.0f %9.3f %9.3f | %8.0f%% "
-        "%8.2fx\n",
-        streams, "stepwise", s.rps, s.p50_ms, s.p99_ms, s.errors, "bare", b.rps,
-        b.p50_ms, b.p99_ms, b.rps > 0 ? 100 * s.rps / b.rps : 0,
-        b.p99_ms > 0 ? s.p99_ms / b.p99_ms : 0);
+        "%7d | %10.0f %9.3f | %10.0f %9.3f | %8.0f%% %8.2fx\n", m.streams,
+        m.s_rps, m.s_p99, m.b_rps, m.b_p99, 100 * m.rps_ratio, m.p99_ratio);
   }
 
   // Where the CPU went: on a machine whose cores the client and the server
   // share, req/s follows the CPU a call costs both of them.
   std::cout << absl::StrFormat(
-      "\nCPU per call (us, user + system)\n%7s | %-8s %8s %8s %8s | %-8s %8s "
-      "%8s %8s | %9s | %9s %9s\n",
-      "streams", "server", "server", "client", "total", "server", "server",
-      "client", "total", "extra", "rec/sync", "sync ms");
-  for (size_t i = 0; i < results.size(); ++i) {
-    const Result& s = results[i].first;
-    const Result& b = results[i].second;
+      "\nCPU per call (us, user + system)\n%7s %3s | %-8s %8s %8s %8s | %-8s "
+      "%8s %8s %8s | %9s | %9s %9s\n",
+      "streams", "rep", "server", "server", "client", "total", "server",
+      "server", "client", "total", "extra", "rec/sync", "sync ms");
+  for (const Pair& pair : pairs) {
+    const Result& s = pair.s;
+    const Result& b = pair.b;
     std::cout << absl::StrFormat(
-        "%7d | %-8s %8.0f %8.0f %8.0f | %-8s %8.0f %8.0f %8.0f | %9.0f | "
+        "%7d %3d | %-8s %8.0f %8.0f %8.0f | %-8s %8.0f %8.0f %8.0f | %9.0f | "
         "%9.1f %9.3f\n",
-        stream_counts[i], "stepwise", s.server_cpu_us, s.client_cpu_us,
+        pair.streams, pair.rep, "stepwise", s.server_cpu_us, s.client_cpu_us,
         s.server_cpu_us + s.client_cpu_us, "bare", b.server_cpu_us,
         b.client_cpu_us, b.server_cpu_us + b.client_cpu_us,
         s.server_cpu_us - b.server_cpu_us,
-        audit_runs[i].syncs > 0 ? audit_runs[i].records / audit_runs[i].syncs
-                                : 0,
-        audit_runs[i].syncs > 0
-            ? 1e3 * audit_runs[i].sync_seconds / audit_runs[i].syncs
-            : 0);
+        ratio(pair.audit.records, pair.audit.syncs),
+        1e3 * ratio(pair.audit.sync_seconds, pair.audit.syncs));
   }
 
   const std::string metrics = HttpGet(stepwise.metrics_port, "/metrics");
