@@ -67,6 +67,7 @@ struct DecisionServiceDeps {
 class DecisionService final : public v1::DecisionService::CallbackService {
  public:
   explicit DecisionService(DecisionServiceDeps deps);
+  ~DecisionService() override;
 
   // False while draining: new Evaluate calls get UNAVAILABLE.
   void SetAccepting(bool accepting) { accepting_.store(accepting); }
@@ -101,7 +102,11 @@ class DecisionService final : public v1::DecisionService::CallbackService {
                            const std::string& subject_hash,
                            absl::Time received_at);
 
+  // Each Evaluate call's request and answer on one protobuf arena, reused.
+  class CallArenas;
+
   DecisionServiceDeps deps_;
+  std::unique_ptr<CallArenas> arenas_;
   std::atomic<bool> accepting_{true};
   std::atomic<int64_t> inflight_{0};
 };
