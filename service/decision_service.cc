@@ -266,17 +266,17 @@ grpc::ServerUnaryReactor* DecisionService::Evaluate(
     key = IdempotencyCache::Key(principal, request->request_id());
     IdempotencyCache::AdmitResult admitted = deps_.idempotency->Admit(
         key, IdempotencyCache::Fingerprint(*request), received_at,
-        [call, response](absl::StatusOr<v1::Decision> outcome) {
-          if (outcome.ok()) *response = *std::move(outcome);
-          call->Respond(outcome.status());
+        [call, request, response](absl::StatusOr<FirstAnswer> first) {
+          // On the audit writer thread, for the rare concurrent duplicate.
+          call->Respond(first.ok() ? AnswerAgain(*first, *request, response)
+                                   : first.status());
         });
     switch (admitted.admission) {
       case IdempotencyCache::Admission::kOwner:
         break;
       case IdempotencyCache::Admission::kReplay:
-        if (admitted.decision.ok()) *response = *std::move(admitted.decision);
         deps_.metrics->idempotent_replays.Increment();
-        call->Respond(admitted.decision.status());
+        call->Respond(AnswerAgain(admitted.first, *request, response));
         return call;
       case IdempotencyCache::Admission::kWaiting:
         deps_.metrics->idempotent_replays.Increment();
@@ -322,14 +322,14 @@ void DecisionService::EvaluateAdmitted(
   }
 
   v1::Decision& decision = *response;
-  decision.set_decision_id(deps_.ids->Next());
-  *decision.mutable_evaluated_at() = ToProto(deps_.clock());
-  if (!decision.has_as_of()) {
-    // The engine echoes the as_of it used; keep the record replayable even
-    // if it did not.
-    *decision.mutable_as_of() =
-        request.has_as_of() ? request.as_of() : ToProto(received_at);
+  FirstAnswer first;
+  if (idempotency != nullptr) {
+    first.bundle = active->bundle;
+    first.received_at = received_at;
   }
+  first.decision_id = deps_.ids->Next();
+  first.evaluated_at = deps_.clock();
+  Stamp(request, received_at, first, &decision);
 
   if (context.IsCancelled()) {
     response->Clear();
@@ -365,16 +365,12 @@ void DecisionService::EvaluateAdmitted(
         ShadowRecord(request, decision, principal, subject_hash, received_at);
   }
 
-  std::string remembered;
-  if (idempotency != nullptr) {
-    remembered = IdempotencyCache::Serialized(decision);
-  }
   const v1::Action action = response->action();
 
   deps_.audit->AppendBody(
-      *std::move(body), [this, call, response, action, key, idempotency,
-                         remembered = std::move(remembered)](
-                            absl::Status status, uint64_t seq) mutable {
+      *std::move(body),
+      [this, call, response, action, key, idempotency,
+       first = std::move(first)](absl::Status status, uint64_t seq) mutable {
         // On the audit writer thread: keep it short.
         if (!status.ok()) {
           response->Clear();
@@ -400,7 +396,8 @@ void DecisionService::EvaluateAdmitted(
         response->set_audit_seq(seq);
         deps_.metrics->decision(action).Increment();
         if (idempotency != nullptr) {
-          idempotency->Complete(key, std::move(remembered), seq, deps_.clock());
+          first.audit_seq = seq;
+          idempotency->Complete(key, std::move(first), deps_.clock());
         }
         call->Respond(absl::OkStatus());
       });
@@ -414,6 +411,38 @@ void DecisionService::EvaluateAdmitted(
                           }
                         });
   }
+}
+
+void DecisionService::Stamp(const v1::EvaluateRequest& request,
+                            absl::Time received_at, const FirstAnswer& answer,
+                            v1::Decision* decision) {
+  decision->set_decision_id(answer.decision_id);
+  *decision->mutable_evaluated_at() = ToProto(answer.evaluated_at);
+  if (!decision->has_as_of()) {
+    // The engine echoes the as_of it used; keep the record replayable even
+    // if it did not.
+    *decision->mutable_as_of() =
+        request.has_as_of() ? request.as_of() : ToProto(received_at);
+  }
+}
+
+absl::Status DecisionService::AnswerAgain(const FirstAnswer& first,
+                                          const v1::EvaluateRequest& request,
+                                          v1::Decision* response) {
+  // The same request (its fingerprint matched), the same bundle, the same
+  // time: the same decision, byte for byte.
+  response->Clear();
+  if (first.bundle == nullptr ||
+      !engine::EvaluateInto(*first.bundle, request, first.received_at, {},
+                            response)
+           .empty()) {
+    response->Clear();
+    return absl::InternalError(
+        "the first answer to this request_id cannot be rebuilt");
+  }
+  Stamp(request, first.received_at, first, response);
+  response->set_audit_seq(first.audit_seq);
+  return absl::OkStatus();
 }
 
 std::string DecisionService::ShadowRecord(const v1::EvaluateRequest& request,

@@ -93,6 +93,16 @@ class DecisionService final : public v1::DecisionService::CallbackService {
                         const std::string& principal,
                         const std::string& idempotency_key);
 
+  // Gives a decision its identity: decision_id, evaluated_at, and as_of
+  // when the engine did not echo one.
+  static void Stamp(const v1::EvaluateRequest& request, absl::Time received_at,
+                    const FirstAnswer& answer, v1::Decision* decision);
+
+  // A duplicate's answer: the first call's decision, rebuilt from `first`.
+  static absl::Status AnswerAgain(const FirstAnswer& first,
+                                  const v1::EvaluateRequest& request,
+                                  v1::Decision* response);
+
   // Evaluates `request` under the shadow bundle and counts the result.
   // Returns the shadow record's body when the outcome differs from
   // `decision` (or the shadow bundle rejects the request), else "".

@@ -32,28 +32,6 @@ std::string IdempotencyCache::Fingerprint(const v1::EvaluateRequest& request) {
   return hex;
 }
 
-std::string IdempotencyCache::Serialized(const v1::Decision& decision) {
-  std::string bytes;
-  decision.SerializeToString(&bytes);
-  return bytes;
-}
-
-namespace {
-
-// The remembered decision as the duplicate's answer. The bytes were written
-// by this process from a valid Decision; failing to read them back is a bug.
-absl::StatusOr<v1::Decision> Remembered(const std::string& bytes,
-                                        uint64_t audit_seq) {
-  v1::Decision decision;
-  if (!decision.ParseFromString(bytes)) {
-    return absl::InternalError("the remembered decision cannot be read back");
-  }
-  decision.set_audit_seq(audit_seq);
-  return decision;
-}
-
-}  // namespace
-
 IdempotencyCache::AdmitResult IdempotencyCache::Admit(
     const std::string& key, const std::string& fingerprint, absl::Time now,
     Waiter waiter) {
@@ -68,38 +46,37 @@ IdempotencyCache::AdmitResult IdempotencyCache::Admit(
     Entry entry;
     entry.fingerprint = fingerprint;
     entries_.emplace(key, std::move(entry));
-    return {Admission::kOwner};
+    return {Admission::kOwner, {}};
   }
   Entry& entry = it->second;
-  if (entry.fingerprint != fingerprint) return {Admission::kConflict};
+  if (entry.fingerprint != fingerprint) return {Admission::kConflict, {}};
   if (!entry.done) {
     entry.waiters.push_back(std::move(waiter));
-    return {Admission::kWaiting};
+    return {Admission::kWaiting, {}};
   }
   lru_.splice(lru_.begin(), lru_, entry.lru);
-  return {Admission::kReplay, Remembered(entry.decision, entry.audit_seq)};
+  return {Admission::kReplay, entry.first};
 }
 
-void IdempotencyCache::Complete(const std::string& key, std::string decision,
-                                uint64_t audit_seq, absl::Time now) {
+void IdempotencyCache::Complete(const std::string& key, FirstAnswer first,
+                                absl::Time now) {
   std::vector<Waiter> waiters;
-  absl::StatusOr<v1::Decision> answer;
+  FirstAnswer told;  // the waiters' copy, if there are any
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(key);
     if (it == entries_.end() || it->second.done) return;  // not ours
     Entry& entry = it->second;
-    entry.done = true;
-    if (!entry.waiters.empty()) answer = Remembered(decision, audit_seq);
-    entry.decision = std::move(decision);
-    entry.audit_seq = audit_seq;
-    entry.recorded_at = now;
     waiters.swap(entry.waiters);
+    if (!waiters.empty()) told = first;
+    entry.done = true;
+    entry.first = std::move(first);
+    entry.recorded_at = now;
     lru_.push_front(key);
     entry.lru = lru_.begin();
     EvictLocked(now);
   }
-  for (Waiter& waiter : waiters) waiter(answer);
+  for (Waiter& waiter : waiters) waiter(told);
 }
 
 void IdempotencyCache::Fail(const std::string& key,

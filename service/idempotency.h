@@ -1,6 +1,15 @@
 // Idempotency of Evaluate: a repeated request_id with the same content gets
-// the first decision back (no second evaluation, no second audit record); the
-// same request_id with different content is refused (ALREADY_EXISTS).
+// the first decision back (no second audit record); the same request_id with
+// different content is refused (ALREADY_EXISTS).
+//
+// What is remembered is not the Decision but what it is rebuilt from
+// (FirstAnswer): evaluation is deterministic given the bundle, the request
+// and the time it was received (tests/engine/evaluate_digest_test.cc pins
+// it), and a duplicate carries the same request (its fingerprint matched).
+// So the cache keeps the bundle that decided, the time, and the identity the
+// answer was given — about a hundred bytes per id instead of a ~1.5 KB
+// Decision — and the rare duplicate is evaluated again under that very
+// bundle, even after a reload, giving the same bytes.
 //
 // Keys are "principal \0 request_id", so two callers cannot collide. Content
 // is compared by a fingerprint (SHA-256 of the request's deterministic
@@ -34,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "engine/bundle.h"
 #include "stepwise/v1/decision.pb.h"
 
 namespace stepwise::service {
@@ -45,10 +55,19 @@ struct IdempotencyOptions {
   absl::Duration window = absl::Hours(24);
 };
 
+// The first call's answer, as a duplicate rebuilds it.
+struct FirstAnswer {
+  std::shared_ptr<const engine::Bundle> bundle;  // the bundle that decided
+  absl::Time received_at;                        // the first call's
+  std::string decision_id;
+  absl::Time evaluated_at;
+  uint64_t audit_seq = 0;
+};
+
 class IdempotencyCache {
  public:
-  // Receives the owner's decision (audit_seq set) or its failure.
-  using Waiter = std::function<void(absl::StatusOr<v1::Decision> outcome)>;
+  // Receives the owner's answer or its failure.
+  using Waiter = std::function<void(absl::StatusOr<FirstAnswer> first)>;
 
   enum class Admission {
     kOwner,     // new key: evaluate, then Complete() or Fail()
@@ -58,9 +77,7 @@ class IdempotencyCache {
   };
   struct AdmitResult {
     Admission admission;
-    // kReplay only: the first answer (an error only if it cannot be read
-    // back).
-    absl::StatusOr<v1::Decision> decision = absl::StatusOr<v1::Decision>();
+    FirstAnswer first;  // kReplay only
   };
 
   explicit IdempotencyCache(IdempotencyOptions options);
@@ -68,13 +85,9 @@ class IdempotencyCache {
   // `waiter` is kept only for kWaiting.
   AdmitResult Admit(const std::string& key, const std::string& fingerprint,
                     absl::Time now, Waiter waiter);
-  // The owner's decision is recorded as `audit_seq`: remember it, answer the
-  // waiters. `decision` is the Decision's wire bytes, everything but
-  // audit_seq (Serialized() below): one allocation per remembered id instead
-  // of a tree of messages and strings, about a third of the memory, and
-  // parsed again only for the rare duplicate.
-  void Complete(const std::string& key, std::string decision,
-                uint64_t audit_seq, absl::Time now);
+  // The owner's decision is recorded (first.audit_seq): remember it, answer
+  // the waiters.
+  void Complete(const std::string& key, FirstAnswer first, absl::Time now);
   // The owner produced no decision: forget the key (a retry starts afresh)
   // and pass `status` to the waiters.
   void Fail(const std::string& key, const absl::Status& status);
@@ -87,15 +100,12 @@ class IdempotencyCache {
                          const std::string& request_id);
   // SHA-256 (hex) of the request's deterministic serialization.
   static std::string Fingerprint(const v1::EvaluateRequest& request);
-  // What Complete() keeps of a decision.
-  static std::string Serialized(const v1::Decision& decision);
 
  private:
   struct Entry {
     std::string fingerprint;
     bool done = false;
-    std::string decision;  // done only: the Decision's wire bytes
-    uint64_t audit_seq = 0;
+    FirstAnswer first;  // done only
     absl::Time recorded_at;
     std::vector<Waiter> waiters;           // in flight only
     std::list<std::string>::iterator lru;  // done only; front = most recent

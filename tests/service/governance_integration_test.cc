@@ -475,6 +475,29 @@ TEST(GovernanceTest, EveryRpcByEveryCaller) {
 // evaluating: not one call fails, each decision names a bundle that was
 // active, and the log shows every activation before the decisions made
 // under it.
+TEST(GovernanceTest, ADuplicateAfterAReloadGetsTheFirstDecision) {
+  // The idempotency cache rebuilds a duplicate's answer under the bundle
+  // that first decided, not the one active now.
+  Fixture f = StartWithTokens("gov-dup-reload");
+  ASSERT_NE(f.server, nullptr);
+  v1::Decision first;
+  ASSERT_TRUE(Evaluate(f.channel, MoodRequest("dup", 3, 3, 1), &first).ok());
+  ASSERT_EQ(first.ruleset().version(), "1.0.0");
+
+  Replace(f.bundle / "ruleset.yaml", "version: 1.0.0", "version: 1.0.1");
+  v1::ReloadRulesetResponse r;
+  ASSERT_TRUE(Reload(f.channel, &r).ok());
+  ASSERT_TRUE(r.activated()) << r.DebugString();
+
+  v1::Decision again, fresh;
+  ASSERT_TRUE(Evaluate(f.channel, MoodRequest("dup", 3, 3, 1), &again).ok());
+  EXPECT_EQ(again.SerializeAsString(), first.SerializeAsString());
+  ASSERT_TRUE(Evaluate(f.channel, MoodRequest("new", 3, 3, 1), &fresh).ok());
+  EXPECT_EQ(fresh.ruleset().version(), "1.0.1");
+  f.server->Signal(SIGTERM);
+  EXPECT_EQ(f.server->Wait().value_or(-1), 0);
+}
+
 TEST(GovernanceTest, ReloadUnderLoadNeverFailsACall) {
   Fixture f = StartWithTokens("gov-reload");
   ASSERT_NE(f.server, nullptr);

@@ -25,15 +25,17 @@ v1::EvaluateRequest Request(const std::string& id, int item1) {
   return r;
 }
 
-std::string DecisionWithId(const std::string& id) {
-  v1::Decision d;
-  d.set_decision_id(id);
-  d.set_action(v1::STAY);
-  return IdempotencyCache::Serialized(d);
+FirstAnswer AnswerWithId(const std::string& id, uint64_t audit_seq) {
+  FirstAnswer first;
+  first.decision_id = id;
+  first.received_at = kT0;
+  first.evaluated_at = kT0 + absl::Milliseconds(1);
+  first.audit_seq = audit_seq;
+  return first;
 }
 
 IdempotencyCache::Waiter Never() {
-  return [](absl::StatusOr<v1::Decision>) { FAIL() << "unexpected waiter"; };
+  return [](absl::StatusOr<FirstAnswer>) { FAIL() << "unexpected waiter"; };
 }
 
 TEST(IdempotencyTest, FingerprintIgnoresMapOrderButNotContent) {
@@ -57,13 +59,14 @@ TEST(IdempotencyTest, ReplayConflictAndKeysPerPrincipal) {
   const std::string key = IdempotencyCache::Key("anonymous", "r1");
   const std::string fp = IdempotencyCache::Fingerprint(Request("r1", 1));
   EXPECT_EQ(cache.Admit(key, fp, kT0, Never()).admission, Admission::kOwner);
-  cache.Complete(key, DecisionWithId("d1"), 42, kT0);
+  cache.Complete(key, AnswerWithId("d1", 42), kT0);
 
   IdempotencyCache::AdmitResult again = cache.Admit(key, fp, kT0, Never());
   ASSERT_EQ(again.admission, Admission::kReplay);
-  ASSERT_TRUE(again.decision.ok());
-  EXPECT_EQ(again.decision->decision_id(), "d1");
-  EXPECT_EQ(again.decision->audit_seq(), 42u);
+  EXPECT_EQ(again.first.decision_id, "d1");
+  EXPECT_EQ(again.first.audit_seq, 42u);
+  EXPECT_EQ(again.first.received_at, kT0);
+  EXPECT_EQ(again.first.evaluated_at, kT0 + absl::Milliseconds(1));
 
   const std::string other = IdempotencyCache::Fingerprint(Request("r1", 3));
   EXPECT_EQ(cache.Admit(key, other, kT0, Never()).admission,
@@ -75,30 +78,6 @@ TEST(IdempotencyTest, ReplayConflictAndKeysPerPrincipal) {
       Admission::kOwner);
 }
 
-TEST(IdempotencyTest, ReplayIsTheFirstDecisionWithItsAuditSeq) {
-  // The cache keeps wire bytes; what comes back must be the whole decision.
-  v1::Decision first;
-  first.set_decision_id("d-full");
-  first.set_action(v1::URGENT_SAFETY);
-  first.set_recommended_step(3);
-  first.add_refer_to("crisis_team");
-  v1::MatchedRule* rule = first.add_matched_rules();
-  rule->set_rule_id("SAFE-01");
-  rule->set_explanation("phq9.item9 = 2 >= 1");
-  first.add_warnings("w");
-  IdempotencyCache cache({});
-  const std::string key = IdempotencyCache::Key("p", "r");
-  ASSERT_EQ(cache.Admit(key, "fp", kT0, Never()).admission, Admission::kOwner);
-  cache.Complete(key, IdempotencyCache::Serialized(first), 99, kT0);
-
-  IdempotencyCache::AdmitResult again = cache.Admit(key, "fp", kT0, Never());
-  ASSERT_EQ(again.admission, Admission::kReplay);
-  ASSERT_TRUE(again.decision.ok());
-  v1::Decision expected = first;
-  expected.set_audit_seq(99);
-  EXPECT_EQ(again.decision->SerializeAsString(), expected.SerializeAsString());
-}
-
 TEST(IdempotencyTest, ConcurrentDuplicatesWaitForTheOwner) {
   IdempotencyCache cache({});
   const std::string key = IdempotencyCache::Key("p", "r");
@@ -108,16 +87,16 @@ TEST(IdempotencyTest, ConcurrentDuplicatesWaitForTheOwner) {
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(cache
                   .Admit(key, fp, kT0,
-                         [&](absl::StatusOr<v1::Decision> d) {
-                           ASSERT_TRUE(d.ok());
-                           EXPECT_EQ(d->audit_seq(), 7u);
-                           answers.push_back(d->decision_id());
+                         [&](absl::StatusOr<FirstAnswer> first) {
+                           ASSERT_TRUE(first.ok());
+                           EXPECT_EQ(first->audit_seq, 7u);
+                           answers.push_back(first->decision_id);
                          })
                   .admission,
               Admission::kWaiting);
   }
   EXPECT_TRUE(answers.empty());
-  cache.Complete(key, DecisionWithId("d"), 7, kT0);
+  cache.Complete(key, AnswerWithId("d", 7), kT0);
   EXPECT_EQ(answers, std::vector<std::string>({"d", "d", "d"}));
 }
 
@@ -126,8 +105,9 @@ TEST(IdempotencyTest, FailureForgetsTheKeyAndTellsTheWaiters) {
   const std::string key = IdempotencyCache::Key("p", "r");
   ASSERT_EQ(cache.Admit(key, "fp", kT0, Never()).admission, Admission::kOwner);
   std::optional<absl::Status> told;
-  cache.Admit(key, "fp", kT0,
-              [&](absl::StatusOr<v1::Decision> d) { told = d.status(); });
+  cache.Admit(key, "fp", kT0, [&](absl::StatusOr<FirstAnswer> first) {
+    told = first.status();
+  });
   cache.Fail(key, absl::UnavailableError("disk"));
   ASSERT_TRUE(told.has_value());
   EXPECT_EQ(told->code(), absl::StatusCode::kUnavailable);
@@ -141,7 +121,7 @@ TEST(IdempotencyTest, ForgetsAfterTheWindow) {
   IdempotencyCache cache({.capacity = 10, .window = absl::Hours(1)});
   const std::string key = IdempotencyCache::Key("p", "r");
   cache.Admit(key, "fp", kT0, Never());
-  cache.Complete(key, DecisionWithId("d"), 1, kT0);
+  cache.Complete(key, AnswerWithId("d", 1), kT0);
   EXPECT_EQ(cache.Admit(key, "fp", kT0 + absl::Minutes(59), Never()).admission,
             Admission::kReplay);
   EXPECT_EQ(cache.Admit(key, "other", kT0 + absl::Hours(1), Never()).admission,
@@ -152,12 +132,12 @@ TEST(IdempotencyTest, EvictsTheLeastRecentlyUsedPastCapacity) {
   IdempotencyCache cache({.capacity = 2, .window = absl::Hours(24)});
   for (const char* id : {"a", "b"}) {
     cache.Admit(id, "fp", kT0, Never());
-    cache.Complete(id, DecisionWithId(id), 1, kT0);
+    cache.Complete(id, AnswerWithId(id, 1), kT0);
   }
   // Touch "a" so that "b" is the coldest.
   EXPECT_EQ(cache.Admit("a", "fp", kT0, Never()).admission, Admission::kReplay);
   cache.Admit("c", "fp", kT0, Never());
-  cache.Complete("c", DecisionWithId("c"), 1, kT0);
+  cache.Complete("c", AnswerWithId("c", 1), kT0);
   EXPECT_EQ(cache.size(), 2u);
   EXPECT_EQ(cache.Admit("a", "fp", kT0, Never()).admission, Admission::kReplay);
   EXPECT_EQ(cache.Admit("b", "fp", kT0, Never()).admission, Admission::kOwner);
@@ -168,15 +148,15 @@ TEST(IdempotencyTest, InFlightEntriesAreNeverEvicted) {
   cache.Admit("inflight", "fp", kT0, Never());
   for (const char* id : {"x", "y", "z"}) {
     cache.Admit(id, "fp", kT0, Never());
-    cache.Complete(id, DecisionWithId(id), 1, kT0);
+    cache.Complete(id, AnswerWithId(id, 1), kT0);
   }
   bool answered = false;
   EXPECT_EQ(cache
                 .Admit("inflight", "fp", kT0,
-                       [&](absl::StatusOr<v1::Decision>) { answered = true; })
+                       [&](absl::StatusOr<FirstAnswer>) { answered = true; })
                 .admission,
             Admission::kWaiting);
-  cache.Complete("inflight", DecisionWithId("i"), 9, kT0);
+  cache.Complete("inflight", AnswerWithId("i", 9), kT0);
   EXPECT_TRUE(answered);
 }
 

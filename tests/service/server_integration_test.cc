@@ -310,6 +310,8 @@ TEST(ServerTest, RepeatedRequestIdReturnsTheFirstDecision) {
   ASSERT_TRUE(Evaluate(*stub, MoodRequest("same", 3, 3, 1), &again).ok());
   EXPECT_EQ(again.decision_id(), first.decision_id());
   EXPECT_EQ(again.audit_seq(), first.audit_seq());
+  // The whole answer, byte for byte (the server rebuilds it; docs/service.md).
+  EXPECT_EQ(again.SerializeAsString(), first.SerializeAsString());
 
   v1::Decision other;
   const grpc::Status conflict =
@@ -332,7 +334,8 @@ TEST(ServerTest, RepeatedRequestIdReturnsTheFirstDecision) {
   }
   for (int i = 0; i < kCalls; ++i) {
     ASSERT_TRUE(statuses[i].ok()) << statuses[i].error_message();
-    EXPECT_EQ(decisions[i].decision_id(), decisions[0].decision_id());
+    EXPECT_EQ(decisions[i].SerializeAsString(),
+              decisions[0].SerializeAsString());
   }
 
   StopServer(*server);
