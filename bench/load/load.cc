@@ -7,6 +7,7 @@
 //   stepwise-load [--duration 5s] [--warmup 1s] [--streams 1,16,64]
 //                 [--repetitions 3] [--bundle DIR] [--request FILE.json]
 //                 [--work-dir DIR] [--server-binary PATH] [--bare-binary PATH]
+//                 [--server-arg=--flag=value ...]
 //
 // stepwise-server runs as configured by default (idempotency on). Each
 // stream count is measured `repetitions` times, stepwise and bare
@@ -376,6 +377,10 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--bare-binary", bare_binary, "the bare server")
       ->capture_default_str();
+  std::vector<std::string> server_args;
+  app.add_option("--server-arg", server_args,
+                 "an extra flag for stepwise-server (repeatable), e.g. "
+                 "--server-arg=--idempotency-capacity=0");
   CLI11_PARSE(app, argc, argv);
 
   absl::Duration duration, warmup;
@@ -408,10 +413,12 @@ int Main(int argc, char** argv) {
   const std::string audit_dir = work_dir + "/audit";
 
   Child stepwise, bare;
-  if (!SpawnServer(server_binary,
-                   {"--bundle", bundle, "--audit-dir", audit_dir, "--port", "0",
-                    "--metrics-port", "0"},
-                   &stepwise)) {
+  std::vector<std::string> stepwise_args = {
+      "--bundle", bundle, "--audit-dir",    audit_dir,
+      "--port",   "0",    "--metrics-port", "0"};
+  stepwise_args.insert(stepwise_args.end(), server_args.begin(),
+                       server_args.end());
+  if (!SpawnServer(server_binary, stepwise_args, &stepwise)) {
     std::cerr << "stepwise-load: stepwise-server did not start\n";
     return 1;
   }
