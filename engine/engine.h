@@ -58,8 +58,11 @@ EvaluationResult Evaluate(const Bundle& bundle,
 // there are any, `decision` is left untouched). `decision` must be empty. A
 // Decision created on a google::protobuf::Arena takes its sub-messages from
 // the arena, with the same bytes; with protobuf 3.21 the strings' buffers
-// still come from the heap, so this saves only about 2 % of an evaluation
-// (bench/engine_bench.cc, BM_DefaultBundle_EvaluateOnArena).
+// still come from the heap. On one thread in a loop that saves only about
+// 2 % (bench/engine_bench.cc, BM_DefaultBundle_EvaluateOnArena); in the
+// server, where a Decision is built on one thread and freed on another
+// among many, answering into the call's arena saves far more
+// (docs/service.md, "Evaluate, step by step").
 std::vector<FieldViolation> EvaluateInto(const Bundle& bundle,
                                          const v1::EvaluateRequest& request,
                                          absl::Time received_at,
