@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "service/audit/annotated_mutex.h"
 #include "service/audit/format.h"
 
 namespace stepwise::service {
@@ -35,7 +36,7 @@ std::string IdempotencyCache::Fingerprint(const v1::EvaluateRequest& request) {
 IdempotencyCache::AdmitResult IdempotencyCache::Admit(
     const std::string& key, const std::string& fingerprint, absl::Time now,
     Waiter waiter) {
-  absl::MutexLock lock(&mu_);
+  audit::AnnotatedMutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it != entries_.end() && it->second.done &&
       now - it->second.recorded_at >= options_.window) {
@@ -63,7 +64,7 @@ void IdempotencyCache::Complete(const std::string& key, FirstAnswer first,
   std::vector<Waiter> waiters;
   FirstAnswer told;  // the waiters' copy, if there are any
   {
-    absl::MutexLock lock(&mu_);
+    audit::AnnotatedMutexLock lock(&mu_);
     auto it = entries_.find(key);
     if (it == entries_.end() || it->second.done) return;  // not ours
     Entry& entry = it->second;
@@ -83,7 +84,7 @@ void IdempotencyCache::Fail(const std::string& key,
                             const absl::Status& status) {
   std::vector<Waiter> waiters;
   {
-    absl::MutexLock lock(&mu_);
+    audit::AnnotatedMutexLock lock(&mu_);
     auto it = entries_.find(key);
     if (it == entries_.end() || it->second.done) return;
     waiters.swap(it->second.waiters);
@@ -93,7 +94,7 @@ void IdempotencyCache::Fail(const std::string& key,
 }
 
 size_t IdempotencyCache::size() const {
-  absl::MutexLock lock(&mu_);
+  audit::AnnotatedMutexLock lock(&mu_);
   return entries_.size();
 }
 

@@ -26,6 +26,8 @@
 //
 // Thread-safety: all members may be called from any thread; waiters run on
 // the thread that calls Complete/Fail, outside the lock, and must not block.
+// The lock is taken through audit::AnnotatedMutexLock so that TSan sees it
+// (Debian's Abseil is not TSan-instrumented).
 #ifndef STEPWISE_SERVICE_IDEMPOTENCY_H_
 #define STEPWISE_SERVICE_IDEMPOTENCY_H_
 

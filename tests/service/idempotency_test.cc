@@ -1,7 +1,9 @@
 #include "service/idempotency.h"
 
+#include <atomic>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -98,6 +100,57 @@ TEST(IdempotencyTest, ConcurrentDuplicatesWaitForTheOwner) {
   EXPECT_TRUE(answers.empty());
   cache.Complete(key, AnswerWithId("d", 7), kT0);
   EXPECT_EQ(answers, std::vector<std::string>({"d", "d", "d"}));
+}
+
+TEST(IdempotencyTest, ManyThreadsAdmittingOneKeyMakeOneOwner) {
+  // As the server does it: callers on several threads, the owner completed
+  // from another (the audit writer). Run under TSan by scripts/test.sh.
+  IdempotencyCache cache({});
+  const std::string key = IdempotencyCache::Key("p", "r");
+  constexpr int kThreads = 8;
+  std::atomic<int> owners{0}, replays{0}, waiting{0}, told{0};
+  std::atomic<bool> owner_ready{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      IdempotencyCache::AdmitResult r =
+          cache.Admit(key, "fp", kT0, [&](absl::StatusOr<FirstAnswer> first) {
+            EXPECT_TRUE(first.ok());
+            if (first.ok()) {
+              EXPECT_EQ(first->decision_id, "d");
+            }
+            told.fetch_add(1);
+          });
+      switch (r.admission) {
+        case Admission::kOwner:
+          owners.fetch_add(1);
+          owner_ready.store(true);
+          break;
+        case Admission::kReplay:
+          EXPECT_EQ(r.first.decision_id, "d");
+          replays.fetch_add(1);
+          break;
+        case Admission::kWaiting:
+          waiting.fetch_add(1);
+          break;
+        case Admission::kConflict:
+          ADD_FAILURE() << "same content cannot conflict";
+          break;
+      }
+    });
+  }
+  std::thread writer([&] {
+    // Bounded: every caller has admitted long before this many yields.
+    for (int spin = 0; spin < 10000000 && !owner_ready.load(); ++spin) {
+      std::this_thread::yield();
+    }
+    cache.Complete(key, AnswerWithId("d", 3), kT0);
+  });
+  for (std::thread& t : threads) t.join();
+  writer.join();
+  EXPECT_EQ(owners.load(), 1);
+  EXPECT_EQ(owners.load() + replays.load() + waiting.load(), kThreads);
+  EXPECT_EQ(told.load(), waiting.load());
 }
 
 TEST(IdempotencyTest, FailureForgetsTheKeyAndTellsTheWaiters) {
