@@ -6,10 +6,12 @@
 
 #include <filesystem>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/bundle.h"
 #include "engine/diagnostic.h"
 #include "google/protobuf/message.h"
@@ -32,6 +34,15 @@ std::string ToJson(const google::protobuf::Message& message);
 void PrintDiagnostics(std::ostream& out, const std::filesystem::path& root,
                       const engine::BundleFiles& files,
                       std::vector<engine::Diagnostic> diagnostics);
+
+// Loads the bundle in `dir` as `stepwise lint` does. When it does not load,
+// says why — a folder that cannot be read on stderr; lint diagnostics with
+// their source lines on `out`, then "N errors in DIR" and `suffix` — sets
+// *exit_code (kExitUsage when the folder does not exist, else
+// kExitCheckFailed) and returns null.
+std::shared_ptr<const engine::Bundle> LoadBundleOrReport(
+    const std::string& dir, std::ostream& out, int* exit_code,
+    absl::string_view suffix = "");
 
 // The bundle `stepwise` uses when none is named: $STEPWISE_BUNDLE, else the
 // default bundle this build ships.

@@ -15,38 +15,14 @@
 namespace stepwise::tools {
 namespace {
 
-// Loads one side, printing its diagnostics as `stepwise lint` does. Returns
-// null and sets *exit_code when it does not load.
-std::shared_ptr<const engine::Bundle> LoadSide(const std::string& dir,
-                                               int* exit_code) {
-  absl::StatusOr<engine::BundleFiles> files = engine::ReadBundleFiles(dir);
-  if (!files.ok()) {
-    std::cerr << "stepwise: " << files.status().message() << "\n";
-    *exit_code = files.status().code() == absl::StatusCode::kNotFound
-                     ? kExitUsage
-                     : kExitCheckFailed;
-    return nullptr;
-  }
-  engine::LoadResult loaded = engine::CompileBundle(*files);
-  if (!loaded.ok()) {
-    PrintDiagnostics(std::cout, dir, *files, loaded.diagnostics);
-    std::cout << loaded.diagnostics.size() << " error"
-              << (loaded.diagnostics.size() == 1 ? "" : "s") << " in " << dir
-              << "\n";
-    *exit_code = kExitCheckFailed;
-    return nullptr;
-  }
-  return std::move(loaded.bundle);
-}
-
 void RunDiff(const std::string& old_dir, const std::string& new_dir, bool json,
              int* exit_code) {
   // Both sides are loaded before either is judged, so one run shows the
   // mistakes of both.
   int old_exit = kExitOk;
   int new_exit = kExitOk;
-  auto old_bundle = LoadSide(old_dir, &old_exit);
-  auto new_bundle = LoadSide(new_dir, &new_exit);
+  auto old_bundle = LoadBundleOrReport(old_dir, std::cout, &old_exit);
+  auto new_bundle = LoadBundleOrReport(new_dir, std::cout, &new_exit);
   if (!old_bundle || !new_bundle) {
     *exit_code = std::max(old_exit, new_exit);
     return;

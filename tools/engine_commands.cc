@@ -18,32 +18,8 @@
 namespace stepwise::tools {
 namespace {
 
-// Loads a bundle, printing any problem. Returns null and sets *exit_code
-// when it does not load.
-std::shared_ptr<const engine::Bundle> LoadOrReport(const std::string& dir,
-                                                   int* exit_code) {
-  absl::StatusOr<engine::BundleFiles> files = engine::ReadBundleFiles(dir);
-  if (!files.ok()) {
-    std::cerr << "stepwise: " << files.status().message() << "\n";
-    *exit_code = files.status().code() == absl::StatusCode::kNotFound
-                     ? kExitUsage
-                     : kExitCheckFailed;
-    return nullptr;
-  }
-  engine::LoadResult loaded = engine::CompileBundle(*files);
-  if (!loaded.ok()) {
-    PrintDiagnostics(std::cout, dir, *files, loaded.diagnostics);
-    std::cout << loaded.diagnostics.size() << " error"
-              << (loaded.diagnostics.size() == 1 ? "" : "s") << " in " << dir
-              << "\n";
-    *exit_code = kExitCheckFailed;
-    return nullptr;
-  }
-  return std::move(loaded.bundle);
-}
-
 void RunLint(const std::string& dir, int* exit_code) {
-  auto bundle = LoadOrReport(dir, exit_code);
+  auto bundle = LoadBundleOrReport(dir, std::cout, exit_code);
   if (!bundle) return;
   std::cout << "ok: " << bundle->name() << " " << bundle->version() << ", "
             << bundle->rules().size() << " rules, " << bundle->tests().size()
@@ -53,7 +29,7 @@ void RunLint(const std::string& dir, int* exit_code) {
 
 void RunTest(const std::string& dir, double fail_under, bool verbose,
              int* exit_code) {
-  auto bundle = LoadOrReport(dir, exit_code);
+  auto bundle = LoadBundleOrReport(dir, std::cout, exit_code);
   if (!bundle) return;
   const engine::TestReport report = engine::RunBundleTests(*bundle);
   for (const engine::CaseResult& c : report.cases) {
@@ -129,7 +105,7 @@ void PrintViolations(const std::vector<engine::FieldViolation>& violations) {
 
 void RunEval(const std::string& dir, const std::string& request_path,
              bool explain, int* exit_code) {
-  auto bundle = LoadOrReport(dir, exit_code);
+  auto bundle = LoadBundleOrReport(dir, std::cout, exit_code);
   if (!bundle) return;
   v1::EvaluateRequest request;
   if (!ReadRequest(request_path, &request, exit_code)) return;
@@ -155,7 +131,7 @@ void RunEval(const std::string& dir, const std::string& request_path,
 
 void RunExpr(const std::string& text, const std::string& request_path,
              const std::string& dir, int* exit_code) {
-  auto bundle = LoadOrReport(dir, exit_code);
+  auto bundle = LoadBundleOrReport(dir, std::cout, exit_code);
   if (!bundle) return;
   v1::EvaluateRequest request;
   const bool has_request = !request_path.empty();

@@ -36,27 +36,9 @@ struct ReplayFlags {
 // stderr with --json, so that stdout stays one JSON object).
 std::shared_ptr<const engine::Bundle> LoadCandidate(const ReplayFlags& flags,
                                                     int* exit_code) {
-  absl::StatusOr<engine::BundleFiles> files =
-      engine::ReadBundleFiles(flags.candidate);
-  if (!files.ok()) {
-    std::cerr << "stepwise: " << files.status().message() << "\n";
-    *exit_code = files.status().code() == absl::StatusCode::kNotFound
-                     ? kExitUsage
-                     : kExitCheckFailed;
-    return nullptr;
-  }
-  engine::LoadResult loaded = engine::CompileBundle(*files);
-  if (!loaded.ok()) {
-    std::ostream& out = flags.json ? std::cerr : std::cout;
-    PrintDiagnostics(out, flags.candidate, *files, loaded.diagnostics);
-    out << loaded.diagnostics.size() << " error"
-        << (loaded.diagnostics.size() == 1 ? "" : "s") << " in "
-        << flags.candidate
-        << ": the candidate must lint before it is replayed\n";
-    *exit_code = kExitCheckFailed;
-    return nullptr;
-  }
-  return std::move(loaded.bundle);
+  return LoadBundleOrReport(flags.candidate, flags.json ? std::cerr : std::cout,
+                            exit_code,
+                            ": the candidate must lint before it is replayed");
 }
 
 // A one-line bar on stderr, redrawn in place.

@@ -63,24 +63,6 @@ std::unique_ptr<ServerProcess> StartServer(
   return server.ok() ? *std::move(server) : nullptr;
 }
 
-// A mood-scale request; total = sum of items.
-v1::EvaluateRequest MoodRequest(const std::string& request_id, int item1,
-                                int item2, int item3) {
-  v1::EvaluateRequest request;
-  request.set_request_id(request_id);
-  request.set_subject_id("patient-" + request_id);
-  request.set_current_step(1);
-  request.set_weeks_at_step(2);
-  v1::Assessment* a = request.add_assessments();
-  a->set_instrument("mood");
-  (*a->mutable_items())["item1"] = item1;
-  (*a->mutable_items())["item2"] = item2;
-  (*a->mutable_items())["item3"] = item3;
-  a->mutable_administered_at()->set_seconds(1795165200);  // 2026-11-20
-  request.mutable_as_of()->set_seconds(1795176000);
-  return request;
-}
-
 std::shared_ptr<grpc::Channel> Connect(const ServerProcess& server) {
   return grpc::CreateChannel(server.address(),
                              grpc::InsecureChannelCredentials());

@@ -227,4 +227,21 @@ CommandResult RunCommand(const std::string& binary,
   return result;
 }
 
+v1::EvaluateRequest MoodRequest(const std::string& request_id, int item1,
+                                int item2, int item3) {
+  v1::EvaluateRequest request;
+  request.set_request_id(request_id);
+  request.set_subject_id("patient-" + request_id);
+  request.set_current_step(1);
+  request.set_weeks_at_step(2);
+  v1::Assessment* a = request.add_assessments();
+  a->set_instrument("mood");
+  (*a->mutable_items())["item1"] = item1;
+  (*a->mutable_items())["item2"] = item2;
+  (*a->mutable_items())["item3"] = item3;
+  a->mutable_administered_at()->set_seconds(1795165200);  // 2026-11-20
+  request.mutable_as_of()->set_seconds(1795176000);
+  return request;
+}
+
 }  // namespace stepwise::testing

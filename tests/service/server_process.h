@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "stepwise/v1/decision.pb.h"
 
 namespace stepwise::testing {
 
@@ -66,6 +67,12 @@ std::string NewTempDir(const std::string& name);
 
 // All audit segment files of `dir` concatenated (*.jsonl, by name).
 std::string ReadAuditSegments(const std::string& dir);
+
+// A request on the test bundle's three-item "mood" scale
+// (tests/service/testdata/bundle): subject "patient-<request_id>", step 1
+// for 2 weeks, administered 2026-11-20 09:00, as_of 12:00 the same day.
+v1::EvaluateRequest MoodRequest(const std::string& request_id, int item1,
+                                int item2, int item3);
 
 }  // namespace stepwise::testing
 

@@ -174,22 +174,6 @@ void Prepare(grpc::ClientContext* context, const std::string& authorization) {
 
 std::string Bearer(const std::string& token) { return "Bearer " + token; }
 
-v1::EvaluateRequest MoodRequest(const std::string& request_id) {
-  v1::EvaluateRequest request;
-  request.set_request_id(request_id);
-  request.set_subject_id("patient-" + request_id);
-  request.set_current_step(1);
-  request.set_weeks_at_step(2);
-  v1::Assessment* a = request.add_assessments();
-  a->set_instrument("mood");
-  (*a->mutable_items())["item1"] = 3;
-  (*a->mutable_items())["item2"] = 3;
-  (*a->mutable_items())["item3"] = 1;
-  a->mutable_administered_at()->set_seconds(1795165200);
-  request.mutable_as_of()->set_seconds(1795176000);
-  return request;
-}
-
 grpc::Status Evaluate(const std::shared_ptr<grpc::Channel>& channel,
                       const std::string& authorization,
                       const std::string& request_id,
@@ -198,7 +182,7 @@ grpc::Status Evaluate(const std::shared_ptr<grpc::Channel>& channel,
   grpc::ClientContext context;
   Prepare(&context, authorization);
   v1::Decision ignored;
-  return stub->Evaluate(&context, MoodRequest(request_id),
+  return stub->Evaluate(&context, MoodRequest(request_id, 3, 3, 1),
                         decision != nullptr ? decision : &ignored);
 }
 
