@@ -1,9 +1,5 @@
 #include "tools/replay_reader.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -41,38 +37,6 @@ using Kind = ReplayLine::Kind;
 // Nesting deeper than this goes to the exact parser (which allows
 // audit::kMaxJsonDepth); records are five levels deep.
 constexpr int kMaxDepth = 32;
-
-// Bytes that end a run of plain string content: '"', '\\', control
-// characters and every non-ASCII byte (checked as UTF-8 one by one).
-constexpr std::array<bool, 256> kStringStop = [] {
-  std::array<bool, 256> stop{};
-  for (int c = 0; c < 256; ++c)
-    stop[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
-  return stop;
-}();
-
-// The first byte at or after p that ends a run of plain string content
-// (kStringStop), or end. Record lines are mostly string content, so this
-// looks at 16 bytes at a time where SSE2 is there (every x86-64).
-const char* SkipPlain(const char* p, const char* end) {
-#if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i space = _mm_set1_epi8(0x20);
-  while (end - p >= 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // As signed bytes, control characters and every byte >= 0x80 are < 0x20.
-    const __m128i stop = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-        _mm_cmplt_epi8(v, space));
-    const int mask = _mm_movemask_epi8(stop);
-    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
-    p += 16;
-  }
-#endif
-  while (p < end && !kStringStop[static_cast<unsigned char>(*p)]) ++p;
-  return p;
-}
 
 constexpr std::array<bool, 256> kLowerHex = [] {
   std::array<bool, 256> hex{};
@@ -478,7 +442,7 @@ class FastLineReader {
     if (!Consume('"')) return false;
     const char* run = p_;
     while (true) {
-      p_ = SkipPlain(p_, end_);
+      p_ = audit::SkipPlainString(p_, end_);
       if (p_ >= end_) return false;
       const unsigned char c = static_cast<unsigned char>(*p_);
       if (c == '"') {
@@ -562,7 +526,7 @@ class FastLineReader {
     if (!Consume('"')) return false;
     const char* start = p_;
     while (true) {
-      p_ = SkipPlain(p_, end_);
+      p_ = audit::SkipPlainString(p_, end_);
       if (p_ >= end_) return false;
       const unsigned char c = static_cast<unsigned char>(*p_);
       if (c == '"') break;

@@ -1,10 +1,5 @@
 #include "service/audit/json.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
-#include <array>
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
@@ -62,42 +57,12 @@ int HexDigit(char c) {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// Bytes that end a run of plain string content: '"', '\\', control
-// characters and every non-ASCII byte (checked as UTF-8 one by one).
-constexpr std::array<bool, 256> kStringStop = [] {
-  std::array<bool, 256> stop{};
-  for (int c = 0; c < 256; ++c) {
-    stop[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
-  }
-  return stop;
-}();
-
-// The first position at or after `pos` whose byte ends a run of plain string
-// content (kStringStop), or text.size(). 16 bytes at a time where SSE2 is
-// there (every x86-64).
+// The first position at or after `pos` that ends a run of plain string
+// content (SkipPlainString), or text.size().
 size_t SkipPlain(absl::string_view text, size_t pos) {
-  const char* p = text.data() + pos;
   const char* const end = text.data() + text.size();
-#if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i space = _mm_set1_epi8(0x20);
-  while (end - p >= 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // As signed bytes, control characters and every byte >= 0x80 are < 0x20.
-    const __m128i stop = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-        _mm_cmplt_epi8(v, space));
-    const int mask = _mm_movemask_epi8(stop);
-    if (mask != 0) {
-      return static_cast<size_t>(p - text.data()) +
-             static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
-    }
-    p += 16;
-  }
-#endif
-  while (p < end && !kStringStop[static_cast<unsigned char>(*p)]) ++p;
-  return static_cast<size_t>(p - text.data());
+  return static_cast<size_t>(SkipPlainString(text.data() + pos, end) -
+                             text.data());
 }
 
 // A recursive-descent validator over one input. Values are skipped, not
