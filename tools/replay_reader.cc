@@ -17,6 +17,11 @@
 #include <utility>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "absl/base/attributes.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -38,12 +43,14 @@ using Kind = ReplayLine::Kind;
 // audit::kMaxJsonDepth); records are five levels deep.
 constexpr int kMaxDepth = 32;
 
+#if !defined(__SSE2__)
 constexpr std::array<bool, 256> kLowerHex = [] {
   std::array<bool, 256> hex{};
   for (int c = 0; c < 256; ++c)
     hex[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
   return hex;
 }();
+#endif
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -119,24 +126,116 @@ using ::google::protobuf::Descriptor;
 using ::google::protobuf::EnumDescriptor;
 using ::google::protobuf::FieldDescriptor;
 
-// A message's member names as protobuf's JSON parser accepts them (the
-// proto name and the lowerCamelCase JSON name) -> field.
+// A name's hash, eight bytes at a time, mixed so that a sum of hashes (an
+// item set's signature, FastReaderScratch) tells sets apart; `*head` gets
+// the name's first eight bytes, zero-padded. Inline: it runs for every
+// member name and item of a record.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameHash(absl::string_view name,
+                                                      uint64_t* head) {
+  const auto chunk_of = [](absl::string_view rest) {
+    uint64_t chunk = 0;
+    std::memcpy(&chunk, rest.data(), std::min<size_t>(rest.size(), 8));
+    return chunk;
+  };
+  const auto mix = [](uint64_t h, uint64_t chunk) {
+    h = (h ^ chunk) * 0xff51afd7ed558ccdu;
+    return h ^ (h >> 32);
+  };
+  *head = chunk_of(name);
+  uint64_t h = mix(0x9e3779b97f4a7c15u ^ name.size(), *head);
+  while (name.size() > 8) {
+    name.remove_prefix(8);
+    h = mix(h, chunk_of(name));
+  }
+  h *= 0xc4ceb9fe1a85ec53u;
+  return h ^ (h >> 29);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameHash(absl::string_view name) {
+  uint64_t head;
+  return NameHash(name, &head);
+}
+
+// An enum's value names -> numbers.
+using EnumValues = absl::flat_hash_map<std::string, int>;
+
+class MessageShape;
+
+// A field of a message as the reader checks it, worked out once from its
+// descriptor so that reading a value asks the descriptor nothing.
+struct FieldShape {
+  enum class Check : uint8_t {
+    kInt32,
+    kUint32,
+    kInt64,
+    kUint64,
+    kDouble,
+    kBool,
+    kEnum,
+    kString,
+    kTimestamp,
+    kMessage,
+    kUnsupported,  // maps, oneofs, floats, bytes, other well-known types
+  };
+  const FieldDescriptor* field = nullptr;
+  int index = 0;   // the field's index in its message (< 64)
+  int number = 0;  // the field's number
+  Check check = Check::kUnsupported;
+  bool repeated = false;
+  const MessageShape* message = nullptr;  // for kMessage
+  const EnumValues* enum_values = nullptr;  // for kEnum
+};
+
+// A message's fields, found by the member names protobuf's JSON parser
+// accepts (the proto name and the lowerCamelCase JSON name).
 class MessageShape {
  public:
   explicit MessageShape(const Descriptor* type) {
+    fields_.resize(static_cast<size_t>(type->field_count()));
     for (int i = 0; i < type->field_count(); ++i) {
-      const FieldDescriptor* field = type->field(i);
-      fields_.emplace(field->name(), field);
-      fields_.emplace(field->json_name(), field);
+      fields_[static_cast<size_t>(i)].field = type->field(i);
+      fields_[static_cast<size_t>(i)].index = i;
+      fields_[static_cast<size_t>(i)].number = type->field(i)->number();
+    }
+    size_t capacity = 16;
+    while (capacity < 4 * fields_.size()) capacity *= 2;
+    table_.assign(capacity, Slot{});
+    for (const FieldShape& f : fields_) {
+      Insert(f.field->name(), &f);
+      if (f.field->json_name() != f.field->name())
+        Insert(f.field->json_name(), &f);
     }
   }
-  const FieldDescriptor* Find(absl::string_view name) const {
-    const auto it = fields_.find(name);
-    return it == fields_.end() ? nullptr : it->second;
+
+  std::vector<FieldShape>& fields() { return fields_; }
+
+  // Null for a name that is no field of the message.
+  const FieldShape* Find(absl::string_view name) const {
+    const uint64_t h = NameHash(name);
+    const size_t mask = table_.size() - 1;
+    for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
+      const Slot& e = table_[slot];
+      if (e.field == nullptr) return nullptr;
+      if (e.hash == h && e.name == name) return e.field;
+    }
   }
 
  private:
-  absl::flat_hash_map<std::string, const FieldDescriptor*> fields_;
+  struct Slot {
+    uint64_t hash = 0;
+    std::string name;
+    const FieldShape* field = nullptr;
+  };
+  void Insert(const std::string& name, const FieldShape* field) {
+    const uint64_t h = NameHash(name);
+    const size_t mask = table_.size() - 1;
+    size_t slot = h & mask;
+    while (table_[slot].field != nullptr) slot = (slot + 1) & mask;
+    table_[slot] = Slot{h, name, field};
+  }
+
+  std::vector<FieldShape> fields_;  // never resized after construction
+  std::vector<Slot> table_;         // open addressing, at most 1/2 full
 };
 
 // The shapes of every message a decision record's outcome can hold, built
@@ -146,24 +245,15 @@ class ShapeRegistry {
   ShapeRegistry() {
     Add(v1::Decision::descriptor());
     Add(v1::RulesetRef::descriptor());
+    for (auto& entry : shapes_) Resolve(entry.second.get());
+    action_ = &enums_.at(v1::Action_descriptor());
   }
   // Null for a message this registry does not know.
   const MessageShape* Of(const Descriptor* type) const {
     const auto it = shapes_.find(type);
     return it == shapes_.end() ? nullptr : it->second.get();
   }
-
-  // The number of the enum value called `name`; false for an unknown name
-  // (which protobuf's parser would drop silently, so it is not recognised).
-  bool EnumValue(const EnumDescriptor* type, absl::string_view name,
-                 int* number) const {
-    const auto it = enums_.find(type);
-    if (it == enums_.end()) return false;
-    const auto value = it->second.find(name);
-    if (value == it->second.end()) return false;
-    *number = value->second;
-    return true;
-  }
+  const EnumValues& Actions() const { return *action_; }
 
  private:
   void Add(const Descriptor* type) {
@@ -179,10 +269,69 @@ class ShapeRegistry {
       }
     }
   }
+
+  // How each field of `shape` is checked (the form protobuf's printer
+  // writes: the strict subset of what its parser accepts).
+  void Resolve(MessageShape* shape) {
+    using Check = FieldShape::Check;
+    using CppType = FieldDescriptor::CppType;
+    for (FieldShape& f : shape->fields()) {
+      const FieldDescriptor* field = f.field;
+      f.repeated = field->is_repeated();
+      if (field->is_map() || field->containing_oneof() != nullptr) {
+        f.check = Check::kUnsupported;
+        continue;
+      }
+      switch (field->cpp_type()) {
+        case CppType::CPPTYPE_INT32:
+          f.check = Check::kInt32;
+          break;
+        case CppType::CPPTYPE_UINT32:
+          f.check = Check::kUint32;
+          break;
+        case CppType::CPPTYPE_INT64:
+          f.check = Check::kInt64;
+          break;
+        case CppType::CPPTYPE_UINT64:
+          f.check = Check::kUint64;
+          break;
+        case CppType::CPPTYPE_DOUBLE:
+          f.check = Check::kDouble;
+          break;
+        case CppType::CPPTYPE_BOOL:
+          f.check = Check::kBool;
+          break;
+        case CppType::CPPTYPE_ENUM:
+          f.check = Check::kEnum;
+          f.enum_values = &enums_.at(field->enum_type());
+          break;
+        case CppType::CPPTYPE_STRING:
+          f.check = field->type() == FieldDescriptor::TYPE_STRING
+                        ? Check::kString
+                        : Check::kUnsupported;
+          break;
+        case CppType::CPPTYPE_MESSAGE: {
+          const Descriptor* type = field->message_type();
+          if (type == google::protobuf::Timestamp::descriptor()) {
+            f.check = Check::kTimestamp;
+          } else if (type->file()->package() == "google.protobuf") {
+            f.check = Check::kUnsupported;  // other well-known types
+          } else if (const MessageShape* nested = Of(type)) {
+            f.check = Check::kMessage;
+            f.message = nested;
+          }
+          break;
+        }
+        default:
+          f.check = Check::kUnsupported;  // float: range checks left to protobuf
+          break;
+      }
+    }
+  }
+
   absl::flat_hash_map<const Descriptor*, std::unique_ptr<MessageShape>> shapes_;
-  absl::flat_hash_map<const EnumDescriptor*,
-                      absl::flat_hash_map<std::string, int>>
-      enums_;
+  absl::flat_hash_map<const EnumDescriptor*, EnumValues> enums_;
+  const EnumValues* action_ = nullptr;
 };
 
 const ShapeRegistry& Shapes() {
@@ -196,20 +345,42 @@ const ShapeRegistry& Shapes() {
 // place, a pool of assessments each keeping the item map of its last use,
 // and the buffers it decodes into. Once the pool has seen each set of item
 // names a log uses (a handful: one per instrument), a line costs no
-// allocation and no map insert, only a store per item answer.
+// allocation and no map insert, only a hash and a store per item answer.
 class FastReaderScratch {
  public:
+  // An item answer of the assessment being read: its name (a view into the
+  // line, or into key_bytes when the name held escapes), its value and the
+  // name's hash.
+  struct Item {
+    absl::string_view name;
+    int32_t value = 0;
+    uint64_t hash = 0;
+    uint64_t head = 0;  // the name's first eight bytes, zero-padded
+    // For a name decoded into key_bytes: where it starts there (the view is
+    // made once the object is read, as key_bytes may grow meanwhile).
+    size_t decoded_at = absl::string_view::npos;
+  };
+
   // One pooled assessment. While in use the request owns `message`; while
   // free, `owned` does.
   struct Pooled {
     v1::Assessment* message = nullptr;
     std::unique_ptr<v1::Assessment> owned;
-    // True while message's item map holds exactly the names `names` encodes
-    // (see ItemNames), with `values` pointing at their values in that order
-    // (a protobuf Map never moves its elements).
+    // True while message's item map holds exactly the names in `names`,
+    // with values[i] pointing at the value of names[i] (a protobuf Map never
+    // moves its elements) and `table` finding a name's index by its hash.
     bool valid = false;
-    std::string names;
+    uint64_t signature = 0;  // ItemSignature of the names
+    std::vector<std::string> names;
     std::vector<int32_t*> values;
+    // Open addressing, a power of two at least twice the names: index + 1,
+    // or 0 for an empty slot; hashes[i] is the hash of names[i].
+    std::vector<uint32_t> table;
+    std::vector<uint64_t> hashes;
+    std::vector<uint64_t> heads;  // Item::head of names[i]
+    // marks[i] == mark while names[i] has been matched in the current Match.
+    std::vector<uint32_t> marks;
+    uint32_t mark = 0;
   };
 
   // Assessments kept beyond those of the current record: a log uses a few
@@ -239,14 +410,34 @@ class FastReaderScratch {
     subject.clear();
   }
 
+  // Whether item's name is p's names[i] (whose hash is equal).
+  static bool SameName(const Pooled& p, size_t i, const Item& item) {
+    const std::string& name = p.names[i];
+    if (name.size() != item.name.size() || p.heads[i] != item.head)
+      return false;
+    return name.size() <= 8 ||
+           std::memcmp(name.data() + 8, item.name.data() + 8,
+                       name.size() - 8) == 0;
+  }
+
+  // The order-independent signature of `items`' names: the sum of their
+  // hashes. Equal sets have equal signatures; Match checks every name.
+  uint64_t ItemSignature() const {
+    uint64_t sum = 0;
+    for (const Item& item : items) sum += item.hash;
+    return sum;
+  }
+
   // Appends a pooled assessment to the request: one whose map holds the
-  // item names `names` when the pool has one (*ready is then true), else
-  // any other, whose map the caller must fill.
+  // names of `items` when the pool has one (its values are then stored and
+  // *ready is true), else any other, whose map the caller must fill.
   Pooled* Take(bool* ready) {
+    const uint64_t signature = ItemSignature();
     Pooled* p = nullptr;
     for (size_t i = free_list.size(); i-- > 0;) {
       Pooled* f = free_list[i];
-      if (f->valid && f->names == names) {
+      if (f->valid && f->signature == signature &&
+          f->names.size() == items.size() && Match(f)) {
         p = f;
         free_list[i] = free_list.back();
         free_list.pop_back();
@@ -272,62 +463,91 @@ class FastReaderScratch {
     return p;
   }
 
+  // Fills `p`'s item map anew from `items`. False when a name is given
+  // twice (the object would be unreadable as a map).
+  static bool Fill(Pooled* p, const std::vector<Item>& items) {
+    p->valid = false;
+    p->names.clear();
+    p->values.clear();
+    p->hashes.clear();
+    p->heads.clear();
+    auto* map = p->message->mutable_items();
+    map->clear();
+    for (const Item& item : items) {
+      std::string key(item.name);
+      const auto [it, inserted] = map->insert({key, item.value});
+      if (!inserted) return false;
+      p->names.push_back(std::move(key));
+      p->values.push_back(&it->second);
+      p->hashes.push_back(item.hash);
+      p->heads.push_back(item.head);
+    }
+    size_t capacity = 8;
+    while (capacity < 2 * items.size()) capacity *= 2;
+    p->table.assign(capacity, 0);
+    for (size_t i = 0; i < p->hashes.size(); ++i) {
+      size_t slot = p->hashes[i] & (capacity - 1);
+      while (p->table[slot] != 0) slot = (slot + 1) & (capacity - 1);
+      p->table[slot] = static_cast<uint32_t>(i + 1);
+    }
+    p->marks.assign(items.size(), 0);
+    p->mark = 0;
+    p->signature = 0;
+    for (const uint64_t h : p->hashes) p->signature += h;
+    p->valid = true;
+    return true;
+  }
+
+  // True when `items` are exactly p's names (none twice); their values are
+  // then stored in p's map. On false some of p's values may have been
+  // overwritten, which is harmless: a later match stores every value.
+  bool Match(Pooled* p) {
+    if (++p->mark == 0) {
+      std::fill(p->marks.begin(), p->marks.end(), 0);
+      p->mark = 1;
+    }
+    const size_t mask = p->table.size() - 1;
+    for (const Item& item : items) {
+      size_t slot = item.hash & mask;
+      while (true) {
+        const uint32_t entry = p->table[slot];
+        if (entry == 0) return false;
+        const size_t i = entry - 1;
+        if (p->hashes[i] == item.hash && SameName(*p, i, item)) {
+          if (p->marks[i] == p->mark) return false;  // given twice
+          p->marks[i] = p->mark;
+          *p->values[i] = item.value;
+          break;
+        }
+        slot = (slot + 1) & mask;
+      }
+    }
+    return true;
+  }
+
   v1::EvaluateRequest request;
   std::vector<std::unique_ptr<Pooled>> pool;
   std::vector<Pooled*> free_list;
   std::vector<Pooled*> in_use;  // in the order of request.assessments()
 
-  // Item names and values of the assessment being read, sorted: a map is
-  // written in its own iteration order, which differs from map to map.
-  // False when a name is given twice (the map would be unreadable).
-  bool SortItems() {
-    const auto key = [this](const Item& item) {
-      return absl::string_view(key_bytes).substr(item.start, item.size);
-    };
-    // Names up to eight bytes (all those instruments use) are ordered by
-    // their first eight bytes as a big-endian number.
-    for (Item& item : items) {
-      unsigned char first[8] = {};
-      std::memcpy(first, key_bytes.data() + item.start,
-                  std::min<size_t>(item.size, 8));
-      item.prefix = 0;
-      for (unsigned char c : first) item.prefix = item.prefix << 8 | c;
-    }
-    std::sort(items.begin(), items.end(), [&](const Item& a, const Item& b) {
-      if (a.prefix != b.prefix) return a.prefix < b.prefix;
-      return key(a) < key(b);
-    });
-    names.clear();
-    values.clear();
-    for (size_t i = 0; i < items.size(); ++i) {
-      const absl::string_view name = key(items[i]);
-      if (i > 0 && name == key(items[i - 1])) return false;
-      if (name.size() > std::numeric_limits<uint32_t>::max()) return false;
-      const uint32_t size = static_cast<uint32_t>(name.size());
-      names.append(reinterpret_cast<const char*>(&size), sizeof(size));
-      names.append(name.data(), name.size());
-      values.push_back(items[i].value);
-    }
-    return true;
-  }
-
-  // The assessment being read: its instrument, and its items as read (names
-  // in key_bytes); then, from SortItems, the names sorted (each as four
-  // bytes of length, then the name) and their values in the same order.
-  struct Item {
-    size_t start;
-    size_t size;
-    int32_t value;
-    uint64_t prefix;  // set by SortItems
-  };
+  // The assessment being read: its instrument and its items as read (names
+  // with escapes decoded into key_bytes).
   std::string instrument;
   std::string key_bytes;
   std::vector<Item> items;
-  std::string names;
-  std::vector<int32_t> values;
 
   std::string name;     // a member name with escapes, decoded
   std::string subject;  // the record's keyed subject hash
+
+  // The last time text the reader parsed (30 bytes: nanoseconds and all)
+  // and its value.
+  struct LastTime {
+    char text[30];
+    size_t size = 0;  // 0: none
+    int64_t seconds = 0;
+    int32_t nanos = 0;
+  };
+  LastTime last_time;
 };
 
 namespace {
@@ -347,7 +567,7 @@ class FastLineReader {
     int32_t nanos;
     if (!Literal("{\"seq\":") || !Seq(&seq) || !Literal(",\"kind\":") ||
         !RawString(&kind) || kind.empty() || !Literal(",\"time\":") ||
-        !RawString(&time) || !ParseUtcTime(time, &seconds, &nanos)) {
+        !RawString(&time) || !UtcTime(time, &seconds, &nanos)) {
       return false;
     }
     out->kind = kind == audit::kKindDecision     ? Kind::kDecision
@@ -557,11 +777,30 @@ class FastLineReader {
   // `"` + 64 lowercase hex digits + `"`, as the audit log writes hashes.
   bool HashLiteral() {
     if (end_ - p_ < 66 || p_[0] != '"' || p_[65] != '"') return false;
-    unsigned bad = 0;
-    for (int i = 1; i <= 64; ++i)
-      bad |= !kLowerHex[static_cast<unsigned char>(p_[i])];
+    const char* digits = p_ + 1;
     p_ += 66;
+#if defined(__SSE2__)
+    // A byte is '0'-'9' or 'a'-'f' when, less the range's first byte, it is
+    // at most the range's width as an unsigned byte.
+    const auto in_range = [](__m128i v, char first, char last) {
+      const __m128i t = _mm_sub_epi8(v, _mm_set1_epi8(first));
+      const __m128i width = _mm_set1_epi8(static_cast<char>(last - first));
+      return _mm_cmpeq_epi8(_mm_min_epu8(t, width), t);
+    };
+    __m128i all = _mm_set1_epi8(-1);
+    for (int k = 0; k < 64; k += 16) {
+      const __m128i v =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(digits + k));
+      all = _mm_and_si128(
+          all, _mm_or_si128(in_range(v, '0', '9'), in_range(v, 'a', 'f')));
+    }
+    return _mm_movemask_epi8(all) == 0xFFFF;
+#else
+    unsigned bad = 0;
+    for (int i = 0; i < 64; ++i)
+      bad |= !kLowerHex[static_cast<unsigned char>(digits[i])];
     return bad == 0;
+#endif
   }
 
   // A JSON number's text.
@@ -661,10 +900,29 @@ class FastLineReader {
     absl::string_view text;
     int64_t seconds;
     int32_t nanos;
-    if (!RawString(&text) || !ParseUtcTime(text, &seconds, &nanos))
-      return false;
+    if (!RawString(&text) || !UtcTime(text, &seconds, &nanos)) return false;
     out->set_seconds(seconds);
     out->set_nanos(nanos);
+    return true;
+  }
+
+  // ParseUtcTime, remembering the last text read: a record repeats its
+  // times (its own, the decision's, one per contact's administrations).
+  bool UtcTime(absl::string_view text, int64_t* seconds, int32_t* nanos) {
+    FastReaderScratch::LastTime& last = s_.last_time;
+    if (text.size() == last.size &&
+        std::memcmp(text.data(), last.text, text.size()) == 0) {
+      *seconds = last.seconds;
+      *nanos = last.nanos;
+      return true;
+    }
+    if (!ParseUtcTime(text, seconds, nanos)) return false;
+    if (text.size() <= sizeof(last.text)) {
+      std::memcpy(last.text, text.data(), text.size());
+      last.size = text.size();
+      last.seconds = *seconds;
+      last.nanos = *nanos;
+    }
     return true;
   }
 
@@ -787,14 +1045,27 @@ class FastLineReader {
         if (!once(2) || depth + 1 > kMaxDepth || !Consume('{')) return false;
         if (Consume('}')) return true;
         do {
-          const size_t start = s_.key_bytes.size();
-          int32_t v;
-          if (!String(&s_.key_bytes) || !Consume(':') || !Int32(&v)) {
-            return false;
+          FastReaderScratch::Item& item = s_.items.emplace_back();
+          const char* start = p_;
+          if (!RawString(&item.name)) {
+            // Escapes: decoded into key_bytes.
+            p_ = start;
+            item.decoded_at = s_.key_bytes.size();
+            if (!String(&s_.key_bytes)) return false;
+            item.name = absl::string_view(
+                nullptr, s_.key_bytes.size() - item.decoded_at);
           }
-          s_.items.push_back({start, s_.key_bytes.size() - start, v, 0});
+          if (!Consume(':') || !Int32(&item.value)) return false;
         } while (Consume(','));
-        return Consume('}');
+        if (!Consume('}')) return false;
+        for (FastReaderScratch::Item& item : s_.items) {
+          if (item.decoded_at != absl::string_view::npos) {
+            item.name = absl::string_view(s_.key_bytes)
+                            .substr(item.decoded_at, item.name.size());
+          }
+          item.hash = NameHash(item.name, &item.head);
+        }
+        return true;
       }
       if (name == "total") {
         has_total = true;
@@ -803,38 +1074,16 @@ class FastLineReader {
       if (name == "administered_at" || name == "administeredAt") {
         absl::string_view text;
         has_time = true;
-        return once(4) && RawString(&text) &&
-               ParseUtcTime(text, &seconds, &nanos);
+        return once(4) && RawString(&text) && UtcTime(text, &seconds, &nanos);
       }
       return false;
     });
-    if (!ok || !s_.SortItems()) return false;
+    if (!ok) return false;
 
     bool ready;
     FastReaderScratch::Pooled* pooled = s_.Take(&ready);
     v1::Assessment* assessment = pooled->message;
-    if (ready) {
-      for (size_t i = 0; i < s_.values.size(); ++i)
-        *pooled->values[i] = s_.values[i];
-    } else {
-      // Filled anew.
-      pooled->valid = false;
-      pooled->values.clear();
-      auto* items = assessment->mutable_items();
-      items->clear();
-      absl::string_view names = s_.names;
-      for (size_t i = 0; i < s_.values.size(); ++i) {
-        uint32_t size;
-        std::memcpy(&size, names.data(), sizeof(size));
-        std::string key(names.substr(sizeof(size), size));
-        names.remove_prefix(sizeof(size) + size);
-        int32_t& value = (*items)[std::move(key)];
-        value = s_.values[i];
-        pooled->values.push_back(&value);
-      }
-      pooled->names = s_.names;
-      pooled->valid = true;
-    }
+    if (!ready && !FastReaderScratch::Fill(pooled, s_.items)) return false;
     assessment->set_instrument(s_.instrument);
     if (has_total) {
       assessment->set_total(total);
@@ -851,105 +1100,110 @@ class FastLineReader {
     return true;
   }
 
+  // An enum value written by name; false for an unknown name (which
+  // protobuf's parser would drop silently, so it is not recognised).
+  bool EnumName(const EnumValues& values, int* number) {
+    absl::string_view name;
+    if (!RawString(&name)) return false;
+    const auto it = values.find(name);
+    if (it == values.end()) return false;
+    *number = it->second;
+    return true;
+  }
+
   // The record's `ruleset`: a RulesetRef; only its sha256 is kept.
   bool Ruleset(std::string* sha256, int depth) {
-    return Message(v1::RulesetRef::descriptor(), depth,
-                   [&](const FieldDescriptor* field) -> int {
-                     if (field->number() != v1::RulesetRef::kSha256FieldNumber)
-                       return -1;
-                     return String(sha256);
-                   });
+    static const MessageShape* const shape =
+        Shapes().Of(v1::RulesetRef::descriptor());
+    return Message(*shape, depth, [&](const FieldShape& field) -> int {
+      if (field.number != v1::RulesetRef::kSha256FieldNumber) return -1;
+      return String(sha256);
+    });
   }
 
   // The recorded Decision: action, step, referral targets and matched rule
   // ids are taken out; the other fields are checked, not kept.
   bool Outcome(engine::RecordedDecision* d, int depth) {
-    return Message(
-        v1::Decision::descriptor(), depth,
-        [&](const FieldDescriptor* field) -> int {
-          switch (field->number()) {
-            case v1::Decision::kActionFieldNumber: {
-              absl::string_view text;
-              int action;
-              if (!RawString(&text) ||
-                  !Shapes().EnumValue(v1::Action_descriptor(), text, &action)) {
-                return false;
-              }
-              d->action = static_cast<v1::Action>(action);
-              return true;
-            }
-            case v1::Decision::kRecommendedStepFieldNumber:
-              return Int32(&d->recommended_step);
-            case v1::Decision::kReferToFieldNumber:
-              return Array(depth + 1, [&] {
-                d->refer_to.emplace_back();
-                return String(&d->refer_to.back());
-              });
-            case v1::Decision::kMatchedRulesFieldNumber:
-              return Array(depth + 1, [&] {
-                d->matched_rule_ids.emplace_back();
-                return MatchedRule(&d->matched_rule_ids.back(), depth + 2);
-              });
-            default:
-              return -1;
-          }
-        });
+    static const MessageShape* const shape =
+        Shapes().Of(v1::Decision::descriptor());
+    return Message(*shape, depth, [&](const FieldShape& field) -> int {
+      switch (field.number) {
+        case v1::Decision::kActionFieldNumber: {
+          int action;
+          if (!EnumName(Shapes().Actions(), &action)) return false;
+          d->action = static_cast<v1::Action>(action);
+          return true;
+        }
+        case v1::Decision::kRecommendedStepFieldNumber:
+          return Int32(&d->recommended_step);
+        case v1::Decision::kReferToFieldNumber:
+          return Array(depth + 1, [&] {
+            d->refer_to.emplace_back();
+            return String(&d->refer_to.back());
+          });
+        case v1::Decision::kMatchedRulesFieldNumber:
+          return Array(depth + 1, [&] {
+            d->matched_rule_ids.emplace_back();
+            return MatchedRule(*field.message, &d->matched_rule_ids.back(),
+                               depth + 2);
+          });
+        default:
+          return -1;
+      }
+    });
   }
 
-  bool MatchedRule(std::string* rule_id, int depth) {
-    return Message(v1::MatchedRule::descriptor(), depth,
-                   [&](const FieldDescriptor* field) -> int {
-                     if (field->number() != v1::MatchedRule::kRuleIdFieldNumber)
-                       return -1;
-                     return String(rule_id);
-                   });
+  bool MatchedRule(const MessageShape& shape, std::string* rule_id,
+                   int depth) {
+    return Message(shape, depth, [&](const FieldShape& field) -> int {
+      if (field.number != v1::MatchedRule::kRuleIdFieldNumber) return -1;
+      return String(rule_id);
+    });
   }
 
-  // An object read as the message `type`, the way protobuf's JSON parser
+  // An object read as the message `shape`, the way protobuf's JSON parser
   // reads it with unknown fields ignored: take(field) reads a field's value
   // and returns 1 or 0, or -1 to have the value checked against the field's
-  // type and dropped. Members that are no field of `type` are skipped; a
-  // field given twice is not recognised.
+  // type and dropped. Members that are no field of the message are skipped;
+  // a field given twice is not recognised.
   template <typename Take>
-  bool Message(const Descriptor* type, int depth, Take&& take) {
-    const MessageShape* shape = Shapes().Of(type);
-    if (shape == nullptr) return false;
+  bool Message(const MessageShape& shape, int depth, Take&& take) {
     uint64_t seen = 0;
     return Object(depth, [&](absl::string_view name) {
-      const FieldDescriptor* field = shape->Find(name);
+      const FieldShape* field = shape.Find(name);
       if (field == nullptr) return SkipValue(depth + 1);
-      const uint64_t bit = uint64_t{1} << field->index();
+      const uint64_t bit = uint64_t{1} << field->index;
       if (seen & bit) return false;
       seen |= bit;
-      const int taken = take(field);
-      return taken < 0 ? CheckField(field, depth + 1) : taken == 1;
+      const int taken = take(*field);
+      return taken < 0 ? CheckField(*field, depth + 1) : taken == 1;
     });
   }
 
   // A value of `field` in the form protobuf's printer writes (the strict
   // subset of what its parser accepts), not kept.
-  bool CheckField(const FieldDescriptor* field, int depth) {
-    if (field->is_map() || field->containing_oneof() != nullptr) return false;
-    if (field->is_repeated()) {
+  bool CheckField(const FieldShape& field, int depth) {
+    if (field.check == FieldShape::Check::kUnsupported) return false;
+    if (field.repeated) {
       return Array(depth, [&] { return CheckSingular(field, depth + 1); });
     }
     return CheckSingular(field, depth);
   }
 
-  bool CheckSingular(const FieldDescriptor* field, int depth) {
-    using CppType = FieldDescriptor::CppType;
+  bool CheckSingular(const FieldShape& field, int depth) {
+    using Check = FieldShape::Check;
     int64_t i;
-    switch (field->cpp_type()) {
-      case CppType::CPPTYPE_INT32:
+    switch (field.check) {
+      case Check::kInt32:
         return Integer(std::numeric_limits<int32_t>::min(),
                        std::numeric_limits<int32_t>::max(), &i);
-      case CppType::CPPTYPE_UINT32:
+      case Check::kUint32:
         return Integer(0, std::numeric_limits<uint32_t>::max(), &i);
-      case CppType::CPPTYPE_INT64:
-      case CppType::CPPTYPE_UINT64: {
+      case Check::kInt64:
+      case Check::kUint64: {
         // Written as a string of digits; a plain number is accepted too.
         // Values beyond int64's 18 safe digits go to the exact parser.
-        const int64_t min = field->cpp_type() == CppType::CPPTYPE_INT64
+        const int64_t min = field.check == Check::kInt64
                                 ? std::numeric_limits<int64_t>::min() + 1
                                 : 0;
         if (!Consume('"'))
@@ -957,33 +1211,31 @@ class FastLineReader {
         return Integer(min, std::numeric_limits<int64_t>::max(), &i) &&
                Consume('"');
       }
-      case CppType::CPPTYPE_DOUBLE: {
+      case Check::kDouble: {
         double d;
         return Double(&d);
       }
-      case CppType::CPPTYPE_BOOL:
+      case Check::kBool:
         return Literal("true") || Literal("false");
-      case CppType::CPPTYPE_ENUM: {
-        absl::string_view name;
+      case Check::kEnum: {
         int number;
-        return RawString(&name) &&
-               Shapes().EnumValue(field->enum_type(), name, &number);
+        return EnumName(*field.enum_values, &number);
       }
-      case CppType::CPPTYPE_STRING:
-        return field->type() == FieldDescriptor::TYPE_STRING && String(nullptr);
-      case CppType::CPPTYPE_MESSAGE: {
-        const Descriptor* type = field->message_type();
-        if (type == google::protobuf::Timestamp::descriptor()) {
-          google::protobuf::Timestamp ignored;
-          return Timestamp(&ignored);
-        }
-        if (type->file()->package() == "google.protobuf")
-          return false;  // other well-known types
-        return Message(type, depth, [](const FieldDescriptor*) { return -1; });
+      case Check::kString:
+        return String(nullptr);
+      case Check::kTimestamp: {
+        absl::string_view text;
+        int64_t seconds;
+        int32_t nanos;
+        return RawString(&text) && UtcTime(text, &seconds, &nanos);
       }
-      default:
-        return false;  // float: its range checks are left to protobuf
+      case Check::kMessage:
+        return Message(*field.message, depth,
+                       [](const FieldShape&) { return -1; });
+      case Check::kUnsupported:
+        return false;
     }
+    return false;
   }
 
   const char* p_;

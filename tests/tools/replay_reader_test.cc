@@ -352,6 +352,36 @@ TEST(ReplayReaderTest, ACopyOfALineReadFastKeepsItsRequest) {
   }
 }
 
+// The two hashes ending a line must be 64 lowercase hex digits, as the
+// audit log writes them: every other byte, at every position, sends the line
+// to the exact parser (the fast reader checks them 16 bytes at a time).
+TEST(ReplayReaderTest, AHashWithAnyOtherByteIsNotReadFast) {
+  std::string prev(audit::kZeroHash);
+  Random r(9);
+  absl::StatusOr<std::string> body = audit::DecisionRecordBody(
+      RandomRequest(r), RandomDecision(r), "p", kSubject);
+  ASSERT_TRUE(body.ok()) << body.status();
+  const std::string line = Line(1, "decision", Members(*body), &prev);
+  ReplayLine out;
+  ASSERT_TRUE(ReadReplayLineFast(line, &out));
+  const size_t prev_at = line.rfind("\"prev_hash\":\"") + 13;
+  const size_t hash_at = line.rfind("\"hash\":\"") + 8;
+  ASSERT_EQ(line.size(), hash_at + 64 + 2);
+  for (const size_t start : {prev_at, hash_at}) {
+    for (size_t i = 0; i < 64; ++i) {
+      // Just outside and at the edges of '0'-'9' and 'a'-'f'.
+      for (const char c : {'/', ':', '`', 'g', 'A', 'F', '0', '9', 'a', 'f',
+                           ' ', '"', '\x7f', '\x80', '\xff', '\0'}) {
+        std::string mutated = line;
+        mutated[start + i] = c;
+        const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        EXPECT_EQ(ReadReplayLineFast(mutated, &out), hex)
+            << "byte " << i << " of a hash set to " << static_cast<int>(c);
+      }
+    }
+  }
+}
+
 TEST(ReplayReaderTest, OtherKindsAreCountedFromSeqAndKind) {
   std::string prev(audit::kZeroHash);
   v1::RulesetInfo info;
