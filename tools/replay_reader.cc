@@ -848,6 +848,26 @@ class FastLineReader {
   }
 
   bool Int32(int32_t* out) {
+    // The common case first: up to nine digits (always in range), no
+    // leading zero, not followed by anything that would continue a number.
+    // Anything else takes the general path below.
+    const char* q = p_;
+    const bool negative = q < end_ && *q == '-';
+    q += negative;
+    const char* const digits = q;
+    int32_t n = 0;
+    while (q < end_ && q - digits < 9 && IsDigit(*q)) {
+      n = n * 10 + (*q - '0');
+      ++q;
+    }
+    const bool plain =
+        q > digits && (*digits != '0' || q - digits == 1) &&
+        (q == end_ || (!IsDigit(*q) && *q != '.' && *q != 'e' && *q != 'E'));
+    if (plain) {
+      p_ = q;
+      *out = negative ? -n : n;
+      return true;
+    }
     int64_t v;
     if (!Integer(std::numeric_limits<int32_t>::min(),
                  std::numeric_limits<int32_t>::max(), &v)) {

@@ -498,7 +498,9 @@ class BodyWriter {
     if (!Odd()) return absl::StrCat(v);
     return Pick({absl::StrCat("\"", v, "\""), absl::StrCat(v, ".0"),
                  absl::StrCat(v, "e0"), "3000000000", "-0", "null", "1.5",
-                 "\"x\"", "007"});
+                 "\"x\"", "007", "999999999", "-999999999", "1000000000",
+                 "2147483647", "-2147483648", "2147483648", "-", "0E1",
+                 "0.5", "-01"});
   }
 
   std::string Double() {
