@@ -32,13 +32,12 @@
 #include "service/audit/file_system.h"
 #include "service/audit/reader.h"
 #include "service/audit/record.h"
-#include "service/auth/credential_files.h"
 #include "stepwise/v1/service.grpc.pb.h"
+#include "test_tokens.h"
 
 namespace stepwise::testing {
 namespace {
 
-using ::stepwise::service::auth::TokenSha256Hex;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -50,8 +49,6 @@ constexpr char kEvaluatorToken[] = "gv-ev-Qm3Wx7Lz1Pn5Rb9Tc4Yh8Kk2Vs6Df0Ga";
 constexpr char kGovernanceToken[] = "gv-gv-Ld6Fj0Ks4Wq8Ze2Xr7Ty1Uc5Ib9Om3Pl";
 constexpr char kAuditorToken[] = "gv-au-Gq1Ws5Ed9Rf3Tg7Yh2Uj6Ik0Ol4Pz8Xa";
 constexpr char kUnknownToken[] = "gv-xx-Yz1Yy2Xx3Ww4Vv5Uu6Tt7Ss8Rr9Qq0Pp";
-
-std::string Bearer(const std::string& token) { return "Bearer " + token; }
 
 std::string ReadText(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -86,19 +83,11 @@ std::filesystem::path CopyBundle(const std::string& dir,
 }
 
 std::string TokensFile(const std::string& dir) {
-  std::string yaml = "tokens:\n";
-  const std::pair<const char*, const char*> entries[] = {
-      {kEvaluatorToken, "principal: ehr-gateway\n    roles: [evaluator]"},
-      {kGovernanceToken,
-       "principal: governance-board\n    roles: [governance]"},
-      {kAuditorToken, "principal: audit-office\n    roles: [auditor]"},
-  };
-  for (const auto& [token, rest] : entries) {
-    absl::StrAppend(&yaml, "  - sha256: ", TokenSha256Hex(token), "\n    ",
-                    rest, "\n");
-  }
   const std::string path = dir + "/tokens.yaml";
-  std::ofstream(path) << yaml;
+  std::ofstream(path) << TokensYaml(
+      {{kEvaluatorToken, "ehr-gateway", {"evaluator"}},
+       {kGovernanceToken, "governance-board", {"governance"}},
+       {kAuditorToken, "audit-office", {"auditor"}}});
   chmod(path.c_str(), 0600);
   return path;
 }
@@ -134,9 +123,9 @@ Fixture StartWithTokens(const std::string& name,
   return f;
 }
 
+// A call with `token` (none when empty).
 void Prepare(grpc::ClientContext* context, const std::string& token) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  if (!token.empty()) context->AddMetadata("authorization", Bearer(token));
+  PrepareCall(context, Bearer(token));
 }
 
 grpc::Status Evaluate(const std::shared_ptr<grpc::Channel>& channel,

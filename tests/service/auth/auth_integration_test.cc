@@ -28,6 +28,7 @@
 #include "service/auth/credential_files.h"
 #include "stepwise/v1/service.grpc.pb.h"
 #include "test_certs.h"
+#include "test_tokens.h"
 
 namespace stepwise::testing {
 namespace {
@@ -52,21 +53,13 @@ std::vector<std::string> AllTokens() {
           kUnknownToken};
 }
 
-std::string TokensYaml() {
-  std::string yaml = "tokens:\n";
-  const std::pair<const char*, const char*> entries[] = {
-      {kEvaluatorToken, "principal: ehr-gateway\n    roles: [evaluator]"},
-      {kGovernanceToken,
-       "principal: governance-board\n    roles: [governance]"},
-      {kAuditorToken, "principal: audit-office\n    roles: [auditor]"},
-      {kEveryRoleToken,
-       "principal: operations\n    roles: [evaluator, governance, auditor]"},
-  };
-  for (const auto& [token, rest] : entries) {
-    absl::StrAppend(&yaml, "  - sha256: ", TokenSha256Hex(token), "\n    ",
-                    rest, "\n");
-  }
-  return yaml;
+std::string SuiteTokensYaml() {
+  return TokensYaml({{kEvaluatorToken, "ehr-gateway", {"evaluator"}},
+                     {kGovernanceToken, "governance-board", {"governance"}},
+                     {kAuditorToken, "audit-office", {"auditor"}},
+                     {kEveryRoleToken,
+                      "operations",
+                      {"evaluator", "governance", "auditor"}}});
 }
 
 // Certificates and files shared by every test of the suite, made once.
@@ -103,7 +96,7 @@ class AuthIntegrationTest : public ::testing::Test {
     p.server_cert_file =
         WriteTestFile(p.dir, "server.crt", p.server.cert_pem, 0644);
     p.server_key_file = WriteTestFile(p.dir, "server.key", p.server.key_pem);
-    p.tokens_file = WriteTestFile(p.dir, "tokens.yaml", TokensYaml());
+    p.tokens_file = WriteTestFile(p.dir, "tokens.yaml", SuiteTokensYaml());
     p.certs_file = WriteTestFile(p.dir, "client-certs.yaml",
                                  "client_certs:\n"
                                  "  - common_name: ehr-gateway.clinic.test\n"
@@ -165,22 +158,13 @@ std::shared_ptr<grpc::Channel> Tls(const ServerProcess& server,
                              grpc::SslCredentials(options));
 }
 
-void Prepare(grpc::ClientContext* context, const std::string& authorization) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  if (!authorization.empty()) {
-    context->AddMetadata("authorization", authorization);
-  }
-}
-
-std::string Bearer(const std::string& token) { return "Bearer " + token; }
-
 grpc::Status Evaluate(const std::shared_ptr<grpc::Channel>& channel,
                       const std::string& authorization,
                       const std::string& request_id,
                       v1::Decision* decision = nullptr) {
   auto stub = v1::DecisionService::NewStub(channel);
   grpc::ClientContext context;
-  Prepare(&context, authorization);
+  PrepareCall(&context, authorization);
   v1::Decision ignored;
   return stub->Evaluate(&context, MoodRequest(request_id, 3, 3, 1),
                         decision != nullptr ? decision : &ignored);
@@ -194,7 +178,7 @@ grpc::Status CallRpc(const std::shared_ptr<grpc::Channel>& channel,
                      const std::string& decision_id) {
   static int request_number = 0;
   grpc::ClientContext context;
-  Prepare(&context, authorization);
+  PrepareCall(&context, authorization);
   if (method == "Evaluate") {
     return Evaluate(channel, authorization,
                     absl::StrCat("matrix-", request_number++));
@@ -235,7 +219,7 @@ grpc::health::v1::HealthCheckResponse::ServingStatus Health(
     const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext context;
-  Prepare(&context, "");
+  PrepareCall(&context, "");
   grpc::health::v1::HealthCheckResponse response;
   const grpc::Status status =
       stub->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
@@ -251,7 +235,7 @@ std::string ListServicesByReflection(
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext context;
-  Prepare(&context, "");
+  PrepareCall(&context, "");
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call = stub.PrepareCall(
       &context,
       "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
@@ -493,7 +477,7 @@ TEST_F(AuthIntegrationTest, NonLoopbackWithoutAuthenticationIsRefusedFirst) {
 TEST_F(AuthIntegrationTest, UnsafeCredentialFilesAreRefusedAtStartUp) {
   const std::string dir = MakeTestDir("auth-unsafe");
   const std::string readable =
-      WriteTestFile(dir, "tokens.yaml", TokensYaml(), 0644);
+      WriteTestFile(dir, "tokens.yaml", SuiteTokensYaml(), 0644);
   CommandResult result =
       RunCommand(kServerBin, Args(dir + "/a1", {"--tokens-file", readable}));
   EXPECT_EQ(result.exit_code, 1);
