@@ -171,11 +171,11 @@ void CallbackFamily::AppendHistogram(const Histogram::Snapshot& s,
 }
 
 void Registry::AddCallbackCounter(std::string name, std::string help,
-                                  std::function<uint64_t()> read) {
+                                  std::function<double()> read) {
   auto family = std::make_unique<CallbackFamily>(
       std::move(name), std::move(help), "counter",
       [read = std::move(read)](const CallbackFamily& f, std::string* out) {
-        absl::StrAppend(out, f.name(), " ", read(), "\n");
+        absl::StrAppend(out, f.name(), " ", FormatValue(read()), "\n");
       });
   absl::MutexLock lock(&mu_);
   families_.push_back(std::move(family));

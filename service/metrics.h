@@ -173,9 +173,10 @@ class Registry {
                                   std::vector<std::string> label_names = {});
 
   // Metrics read at scrape time; `read` must be callable from the HTTP
-  // thread.
+  // thread. A counter's value may be fractional (seconds of CPU, say);
+  // whole numbers print without a fraction.
   void AddCallbackCounter(std::string name, std::string help,
-                          std::function<uint64_t()> read);
+                          std::function<double()> read);
   void AddCallbackGauge(std::string name, std::string help,
                         std::function<double()> read);
   void AddCallbackHistogram(std::string name, std::string help,

@@ -105,6 +105,11 @@ ServiceMetrics::ServiceMetrics(metrics::Registry* r,
       "Duration of one audit fdatasync, in seconds.",
       [audit_stats] { return FromAudit(audit_stats().sync_seconds); });
   r->AddCallbackCounter(
+      "stepwise_audit_writer_cpu_seconds_total",
+      "CPU time the audit writer thread spent on the log's own work (record "
+      "lines, chain hash, write, fdatasync), not answering the callers.",
+      [audit_stats] { return audit_stats().writer_cpu_seconds; });
+  r->AddCallbackCounter(
       "stepwise_audit_failures_total",
       "Audit records that could not be written; each was answered "
       "UNAVAILABLE.",

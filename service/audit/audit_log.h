@@ -78,6 +78,10 @@ struct AuditStats {
   std::string head_hash;   // its hash (64 zeros: none)
   uint64_t segment = 0;    // number of the segment being written
   uint64_t holds = 0;      // batches held back for announced records
+  // CPU time the writer thread spent on the log's own work (record lines,
+  // the chain hash, write, fdatasync), not counting the callers' callbacks
+  // it runs afterwards (which, in the server, answer the calls).
+  double writer_cpu_seconds = 0;
   Histogram batch_size;    // records per group commit
   Histogram sync_seconds;  // fdatasync latency
 };

@@ -65,6 +65,8 @@ TEST(MetricsTest, CallbackMetricsAreReadAtScrape) {
   uint64_t records = 3;
   registry.AddCallbackCounter("test_records_total", "R.",
                               [&] { return records; });
+  registry.AddCallbackCounter("test_cpu_seconds_total", "C.",
+                              [] { return 0.25; });
   registry.AddCallbackHistogram("test_batch", "B.", [] {
     Histogram::Snapshot s;
     s.bounds = {1, 2};
@@ -78,6 +80,9 @@ TEST(MetricsTest, CallbackMetricsAreReadAtScrape) {
             "# HELP test_records_total R.\n"
             "# TYPE test_records_total counter\n"
             "test_records_total 5\n"
+            "# HELP test_cpu_seconds_total C.\n"
+            "# TYPE test_cpu_seconds_total counter\n"
+            "test_cpu_seconds_total 0.25\n"
             "# HELP test_batch B.\n"
             "# TYPE test_batch histogram\n"
             "test_batch_bucket{le=\"1\"} 4\n"

@@ -435,6 +435,7 @@ TEST(ServerTest, MetricsAreServedOnTheirOwnPort) {
   EXPECT_THAT(scrape, HasSubstr("stepwise_audit_records_total 2"));
   EXPECT_THAT(scrape, HasSubstr("stepwise_audit_batch_records_count"));
   EXPECT_THAT(scrape, HasSubstr("stepwise_audit_sync_seconds_bucket"));
+  EXPECT_THAT(scrape, HasSubstr("stepwise_audit_writer_cpu_seconds_total "));
   EXPECT_THAT(scrape, HasSubstr("stepwise_evaluation_seconds_count 1"));
   EXPECT_THAT(scrape, HasSubstr("stepwise_serving 1"));
   StopServer(*server);

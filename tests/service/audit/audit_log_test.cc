@@ -1,5 +1,7 @@
 #include "service/audit/audit_log.h"
 
+#include <time.h>
+
 #include <cerrno>
 #include <condition_variable>
 #include <filesystem>
@@ -59,8 +61,17 @@ std::string Segment1(const std::string& dir) {
   return JoinPath(dir, "000001.jsonl");
 }
 
+// This process's CPU time so far, in seconds.
+double ProcessCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) +
+         1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 TEST(AuditLogTest, RoundTripAndChain) {
   const std::string dir = FreshDir();
+  const double cpu_before = ProcessCpuSeconds();
   auto log = MustOpen(Options(dir));
   ASSERT_NE(log, nullptr);
   EXPECT_TRUE(log->healthy());
@@ -78,6 +89,9 @@ TEST(AuditLogTest, RoundTripAndChain) {
   EXPECT_EQ(stats.batch_size.count, stats.batches);
   EXPECT_EQ(stats.batch_size.sum, 3);
   EXPECT_EQ(stats.sync_seconds.count, stats.syncs);
+  // The writer's own work is counted, and is part of this process's CPU.
+  EXPECT_GT(stats.writer_cpu_seconds, 0);
+  EXPECT_LE(stats.writer_cpu_seconds, ProcessCpuSeconds() - cpu_before);
   log->Close();
   EXPECT_FALSE(log->healthy());
 
