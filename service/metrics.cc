@@ -12,6 +12,11 @@ namespace stepwise::service::metrics {
 std::string FormatValue(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  // Whole numbers (counts, most counters) as integers: the shortest form
+  // would write a million as "1e+06".
+  if (std::fabs(v) < 1e15 && v == std::trunc(v)) {
+    return absl::StrCat(static_cast<int64_t>(v));
+  }
   char buf[64];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
   return std::string(buf, end);

@@ -190,7 +190,8 @@ class Registry {
   std::vector<std::unique_ptr<FamilyBase>> families_ ABSL_GUARDED_BY(mu_);
 };
 
-// A double as Prometheus prints it: shortest round-trip form, "+Inf", "NaN".
+// A double as Prometheus reads it: whole numbers below 1e15 as integers,
+// others in their shortest round-trip form, "+Inf", "-Inf", "NaN".
 std::string FormatValue(double v);
 // A label value with \, " and newline escaped.
 std::string EscapeLabelValue(const std::string& v);

@@ -95,6 +95,10 @@ TEST(MetricsTest, CallbackMetricsAreReadAtScrape) {
 TEST(MetricsTest, EscapingAndNumbers) {
   EXPECT_EQ(EscapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
   EXPECT_EQ(FormatValue(1), "1");
+  EXPECT_EQ(FormatValue(1e6), "1000000");
+  EXPECT_EQ(FormatValue(-250000), "-250000");
+  EXPECT_EQ(FormatValue(1e15), "1e+15");
+  EXPECT_EQ(FormatValue(2.5e6), "2500000");
   EXPECT_EQ(FormatValue(0.1), "0.1");
   EXPECT_EQ(FormatValue(1e-6), "1e-06");
   EXPECT_EQ(FormatValue(1.0 / 0.0), "+Inf");
