@@ -156,6 +156,66 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameHash(absl::string_view name) {
   return NameHash(name, &head);
 }
 
+// Names -> small numbers, found by their NameHash with open addressing: the
+// reader's one lookup table, for a message's member names and for a pooled
+// assessment's item names.
+class NameIndex {
+ public:
+  // Empties the index and makes room for `expected` names.
+  void Reset(size_t expected) {
+    entries_.clear();
+    entries_.reserve(expected);
+    size_t capacity = 8;
+    while (capacity < 2 * expected) capacity *= 2;
+    slots_.assign(capacity, 0);
+  }
+
+  // Adds `name`, which is not in the index yet, with `value`. At most as
+  // many names as Reset made room for.
+  void Add(absl::string_view name, uint32_t value) {
+    uint64_t head;
+    const uint64_t hash = NameHash(name, &head);
+    entries_.push_back({std::string(name), hash, head, value});
+    const size_t mask = slots_.size() - 1;
+    size_t slot = hash & mask;
+    while (slots_[slot] != 0) slot = (slot + 1) & mask;
+    slots_[slot] = static_cast<uint32_t>(entries_.size());
+  }
+
+  // The value of `name`, whose NameHash gave `hash` and `head`; -1 when
+  // the name is not in the index.
+  int64_t Find(absl::string_view name, uint64_t hash, uint64_t head) const {
+    const size_t mask = slots_.size() - 1;
+    for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+      const uint32_t entry = slots_[slot];
+      if (entry == 0) return -1;
+      const Entry& e = entries_[entry - 1];
+      // Names of up to eight bytes are told apart by head and size alone.
+      if (e.hash == hash && e.head == head && e.name.size() == name.size() &&
+          (name.size() <= 8 || std::memcmp(e.name.data() + 8, name.data() + 8,
+                                           name.size() - 8) == 0)) {
+        return e.value;
+      }
+    }
+  }
+  int64_t Find(absl::string_view name) const {
+    uint64_t head;
+    const uint64_t hash = NameHash(name, &head);
+    return Find(name, hash, head);
+  }
+
+ private:
+  struct Entry {
+    std::string name;
+    uint64_t hash;
+    uint64_t head;
+    uint32_t value;
+  };
+  std::vector<Entry> entries_;
+  // A power of two at least twice the names: an entry's index + 1, or 0.
+  std::vector<uint32_t> slots_;
+};
+
 // An enum's value names -> numbers.
 using EnumValues = absl::flat_hash_map<std::string, int>;
 
@@ -182,7 +242,7 @@ struct FieldShape {
   int number = 0;  // the field's number
   Check check = Check::kUnsupported;
   bool repeated = false;
-  const MessageShape* message = nullptr;  // for kMessage
+  const MessageShape* message = nullptr;    // for kMessage
   const EnumValues* enum_values = nullptr;  // for kEnum
 };
 
@@ -197,13 +257,12 @@ class MessageShape {
       fields_[static_cast<size_t>(i)].index = i;
       fields_[static_cast<size_t>(i)].number = type->field(i)->number();
     }
-    size_t capacity = 16;
-    while (capacity < 4 * fields_.size()) capacity *= 2;
-    table_.assign(capacity, Slot{});
+    names_.Reset(2 * fields_.size());
     for (const FieldShape& f : fields_) {
-      Insert(f.field->name(), &f);
+      const uint32_t index = static_cast<uint32_t>(f.index);
+      names_.Add(f.field->name(), index);
       if (f.field->json_name() != f.field->name())
-        Insert(f.field->json_name(), &f);
+        names_.Add(f.field->json_name(), index);
     }
   }
 
@@ -211,31 +270,13 @@ class MessageShape {
 
   // Null for a name that is no field of the message.
   const FieldShape* Find(absl::string_view name) const {
-    const uint64_t h = NameHash(name);
-    const size_t mask = table_.size() - 1;
-    for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
-      const Slot& e = table_[slot];
-      if (e.field == nullptr) return nullptr;
-      if (e.hash == h && e.name == name) return e.field;
-    }
+    const int64_t index = names_.Find(name);
+    return index < 0 ? nullptr : &fields_[static_cast<size_t>(index)];
   }
 
  private:
-  struct Slot {
-    uint64_t hash = 0;
-    std::string name;
-    const FieldShape* field = nullptr;
-  };
-  void Insert(const std::string& name, const FieldShape* field) {
-    const uint64_t h = NameHash(name);
-    const size_t mask = table_.size() - 1;
-    size_t slot = h & mask;
-    while (table_[slot].field != nullptr) slot = (slot + 1) & mask;
-    table_[slot] = Slot{h, name, field};
-  }
-
   std::vector<FieldShape> fields_;  // never resized after construction
-  std::vector<Slot> table_;         // open addressing, at most 1/2 full
+  NameIndex names_;                 // proto and JSON names -> field index
 };
 
 // The shapes of every message a decision record's outcome can hold, built
@@ -323,7 +364,8 @@ class ShapeRegistry {
           break;
         }
         default:
-          f.check = Check::kUnsupported;  // float: range checks left to protobuf
+          f.check =
+              Check::kUnsupported;  // float: range checks left to protobuf
           break;
       }
     }
@@ -367,18 +409,13 @@ class FastReaderScratch {
     v1::Assessment* message = nullptr;
     std::unique_ptr<v1::Assessment> owned;
     // True while message's item map holds exactly the names in `names`,
-    // with values[i] pointing at the value of names[i] (a protobuf Map never
-    // moves its elements) and `table` finding a name's index by its hash.
+    // the name numbered i with its value at values[i] (a protobuf Map never
+    // moves its elements).
     bool valid = false;
     uint64_t signature = 0;  // ItemSignature of the names
-    std::vector<std::string> names;
+    NameIndex names;
     std::vector<int32_t*> values;
-    // Open addressing, a power of two at least twice the names: index + 1,
-    // or 0 for an empty slot; hashes[i] is the hash of names[i].
-    std::vector<uint32_t> table;
-    std::vector<uint64_t> hashes;
-    std::vector<uint64_t> heads;  // Item::head of names[i]
-    // marks[i] == mark while names[i] has been matched in the current Match.
+    // marks[i] == mark while name i has been matched in the current Match.
     std::vector<uint32_t> marks;
     uint32_t mark = 0;
   };
@@ -410,16 +447,6 @@ class FastReaderScratch {
     subject.clear();
   }
 
-  // Whether item's name is p's names[i] (whose hash is equal).
-  static bool SameName(const Pooled& p, size_t i, const Item& item) {
-    const std::string& name = p.names[i];
-    if (name.size() != item.name.size() || p.heads[i] != item.head)
-      return false;
-    return name.size() <= 8 ||
-           std::memcmp(name.data() + 8, item.name.data() + 8,
-                       name.size() - 8) == 0;
-  }
-
   // The order-independent signature of `items`' names: the sum of their
   // hashes. Equal sets have equal signatures; Match checks every name.
   uint64_t ItemSignature() const {
@@ -437,7 +464,7 @@ class FastReaderScratch {
     for (size_t i = free_list.size(); i-- > 0;) {
       Pooled* f = free_list[i];
       if (f->valid && f->signature == signature &&
-          f->names.size() == items.size() && Match(f)) {
+          f->values.size() == items.size() && Match(f)) {
         p = f;
         free_list[i] = free_list.back();
         free_list.pop_back();
@@ -467,33 +494,21 @@ class FastReaderScratch {
   // twice (the object would be unreadable as a map).
   static bool Fill(Pooled* p, const std::vector<Item>& items) {
     p->valid = false;
-    p->names.clear();
     p->values.clear();
-    p->hashes.clear();
-    p->heads.clear();
+    p->names.Reset(items.size());
+    p->signature = 0;
     auto* map = p->message->mutable_items();
     map->clear();
     for (const Item& item : items) {
-      std::string key(item.name);
-      const auto [it, inserted] = map->insert({key, item.value});
+      const auto [it, inserted] =
+          map->insert({std::string(item.name), item.value});
       if (!inserted) return false;
-      p->names.push_back(std::move(key));
+      p->names.Add(item.name, static_cast<uint32_t>(p->values.size()));
       p->values.push_back(&it->second);
-      p->hashes.push_back(item.hash);
-      p->heads.push_back(item.head);
-    }
-    size_t capacity = 8;
-    while (capacity < 2 * items.size()) capacity *= 2;
-    p->table.assign(capacity, 0);
-    for (size_t i = 0; i < p->hashes.size(); ++i) {
-      size_t slot = p->hashes[i] & (capacity - 1);
-      while (p->table[slot] != 0) slot = (slot + 1) & (capacity - 1);
-      p->table[slot] = static_cast<uint32_t>(i + 1);
+      p->signature += item.hash;
     }
     p->marks.assign(items.size(), 0);
     p->mark = 0;
-    p->signature = 0;
-    for (const uint64_t h : p->hashes) p->signature += h;
     p->valid = true;
     return true;
   }
@@ -506,21 +521,13 @@ class FastReaderScratch {
       std::fill(p->marks.begin(), p->marks.end(), 0);
       p->mark = 1;
     }
-    const size_t mask = p->table.size() - 1;
     for (const Item& item : items) {
-      size_t slot = item.hash & mask;
-      while (true) {
-        const uint32_t entry = p->table[slot];
-        if (entry == 0) return false;
-        const size_t i = entry - 1;
-        if (p->hashes[i] == item.hash && SameName(*p, i, item)) {
-          if (p->marks[i] == p->mark) return false;  // given twice
-          p->marks[i] = p->mark;
-          *p->values[i] = item.value;
-          break;
-        }
-        slot = (slot + 1) & mask;
+      const int64_t i = p->names.Find(item.name, item.hash, item.head);
+      if (i < 0 || p->marks[static_cast<size_t>(i)] == p->mark) {
+        return false;  // not among p's names, or given twice
       }
+      p->marks[static_cast<size_t>(i)] = p->mark;
+      *p->values[static_cast<size_t>(i)] = item.value;
     }
     return true;
   }
@@ -1173,8 +1180,7 @@ class FastLineReader {
     });
   }
 
-  bool MatchedRule(const MessageShape& shape, std::string* rule_id,
-                   int depth) {
+  bool MatchedRule(const MessageShape& shape, std::string* rule_id, int depth) {
     return Message(shape, depth, [&](const FieldShape& field) -> int {
       if (field.number != v1::MatchedRule::kRuleIdFieldNumber) return -1;
       return String(rule_id);

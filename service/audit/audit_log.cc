@@ -478,6 +478,8 @@ class AuditLogImpl final : public AuditLog {
       }
     }
 
+    // Read before taking the lock the callers' appends wait on.
+    const double cpu_seconds = ThreadCpuSeconds() - cpu_start;
     {
       AnnotatedMutexLock lock(&mu_);
       if (status.ok()) {
@@ -494,7 +496,7 @@ class AuditLogImpl final : public AuditLog {
         failed_ = true;
       }
       stats_.rejected += batch.size() - valid;
-      stats_.writer_cpu_seconds += ThreadCpuSeconds() - cpu_start;
+      stats_.writer_cpu_seconds += cpu_seconds;
       for (double seconds : sync_latencies_) sync_seconds_.Observe(seconds);
       stats_.syncs += sync_latencies_.size();
       stats_.last_seq = seq_;

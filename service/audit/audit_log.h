@@ -69,15 +69,15 @@ struct Histogram {
 };
 
 struct AuditStats {
-  uint64_t records = 0;    // records made durable since Open
-  uint64_t batches = 0;    // group commits since Open
-  uint64_t syncs = 0;      // fdatasyncs (a batch that rotates takes two)
-  uint64_t failures = 0;   // records failed with UNAVAILABLE
-  uint64_t rejected = 0;   // records refused with INVALID_ARGUMENT
-  uint64_t last_seq = 0;   // the newest durable record (0: none)
-  std::string head_hash;   // its hash (64 zeros: none)
-  uint64_t segment = 0;    // number of the segment being written
-  uint64_t holds = 0;      // batches held back for announced records
+  uint64_t records = 0;   // records made durable since Open
+  uint64_t batches = 0;   // group commits since Open
+  uint64_t syncs = 0;     // fdatasyncs (a batch that rotates takes two)
+  uint64_t failures = 0;  // records failed with UNAVAILABLE
+  uint64_t rejected = 0;  // records refused with INVALID_ARGUMENT
+  uint64_t last_seq = 0;  // the newest durable record (0: none)
+  std::string head_hash;  // its hash (64 zeros: none)
+  uint64_t segment = 0;   // number of the segment being written
+  uint64_t holds = 0;     // batches held back for announced records
   // CPU time the writer thread spent on the log's own work (record lines,
   // the chain hash, write, fdatasync), not counting the callers' callbacks
   // it runs afterwards (which, in the server, answer the calls).
