@@ -325,7 +325,9 @@ bool DeriveFacts(const CompiledBundle& bundle,
     slots[s.count] = Value::Int(static_cast<int64_t>(count));
     slots[s.days_since] = Value::Double(absl::FDivDuration(
         as_of - ToTime(current.at_seconds, current.at_nanos), absl::Hours(24)));
-    for (int i = 0; i < def.item_count(); ++i) {
+    // Hoisted: a store through `slots` could alias the vector's size.
+    const int item_count = def.item_count();
+    for (int i = 0; i < item_count; ++i) {
       if (current.items[i] != kMissingItem)
         slots[s.items[i]] = Value::Int(current.items[i]);
     }

@@ -140,7 +140,9 @@ void ScoreAdministration(const InstrumentDef& def,
   int answered = 0;
   int missing_max_sum = 0;
   std::vector<std::string> missing_names;
-  for (int i = 0; i < def.item_count(); ++i) {
+  // Hoisted: a store through `items` could alias the vector's size.
+  const int item_count = def.item_count();
+  for (int i = 0; i < item_count; ++i) {
     if (items[i] == kMissingItem) {
       missing_names.push_back(def.item_names[i]);
       missing_max_sum += item_max[i];
@@ -149,7 +151,7 @@ void ScoreAdministration(const InstrumentDef& def,
       ++answered;
     }
   }
-  const int missing = def.item_count() - answered;
+  const int missing = item_count - answered;
 
   std::optional<int> computed;
   if (missing == 0) {
