@@ -25,6 +25,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/types/span.h"
 #include "engine/status_macros.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -83,20 +84,23 @@ int DaysInMonth(int y, int m) {
 // audit writer use; anything else (offsets, lowercase, leap seconds) is left
 // to the exact parser.
 bool ParseUtcTime(absl::string_view s, int64_t* seconds, int32_t* nanos) {
-  const auto num = [&](size_t pos, size_t len, int* out) {
-    if (pos + len > s.size()) return false;
-    int v = 0;
-    for (size_t i = pos; i < pos + len; ++i) {
-      if (!IsDigit(s[i])) return false;
-      v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
+  if (s.size() < 20) return false;
+  // The fixed part's fourteen digits, with no bounds check or early exit
+  // per digit: any byte that is no digit sets `bad`.
+  unsigned bad = 0;
+  const auto digit = [&s, &bad](size_t i) {
+    const unsigned v = static_cast<unsigned char>(s[i]) - unsigned{'0'};
+    bad |= v > 9 ? 1u : 0u;
+    return static_cast<int>(v);
   };
-  int y, mo, d, h, mi, sec;
-  if (s.size() < 20 || !num(0, 4, &y) || s[4] != '-' || !num(5, 2, &mo) ||
-      s[7] != '-' || !num(8, 2, &d) || s[10] != 'T' || !num(11, 2, &h) ||
-      s[13] != ':' || !num(14, 2, &mi) || s[16] != ':' || !num(17, 2, &sec)) {
+  const int y = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3);
+  const int mo = digit(5) * 10 + digit(6);
+  const int d = digit(8) * 10 + digit(9);
+  const int h = digit(11) * 10 + digit(12);
+  const int mi = digit(14) * 10 + digit(15);
+  const int sec = digit(17) * 10 + digit(18);
+  if (bad != 0 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+      s[16] != ':') {
     return false;
   }
   if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo) || h > 23 ||
@@ -156,6 +160,23 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameHash(absl::string_view name) {
   return NameHash(name, &head);
 }
 
+// For two names of the same size whose first eight bytes are equal: true
+// when the rest is equal too. Names of up to 16 bytes (nearly all) are
+// compared by their last eight bytes, without a call to memcmp.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool SameTail(absl::string_view a,
+                                                  absl::string_view b) {
+  const size_t n = a.size();
+  if (n <= 8) return true;
+  if (n <= 16) {
+    uint64_t x;
+    uint64_t y;
+    std::memcpy(&x, a.data() + n - 8, 8);
+    std::memcpy(&y, b.data() + n - 8, 8);
+    return x == y;
+  }
+  return std::memcmp(a.data() + 8, b.data() + 8, n - 8) == 0;
+}
+
 // Names -> small numbers, found by their NameHash with open addressing: the
 // reader's one lookup table, for a message's member names and for a pooled
 // assessment's item names.
@@ -192,8 +213,7 @@ class NameIndex {
       const Entry& e = entries_[entry - 1];
       // Names of up to eight bytes are told apart by head and size alone.
       if (e.hash == hash && e.head == head && e.name.size() == name.size() &&
-          (name.size() <= 8 || std::memcmp(e.name.data() + 8, name.data() + 8,
-                                           name.size() - 8) == 0)) {
+          SameTail(e.name, name)) {
         return e.value;
       }
     }
@@ -244,6 +264,10 @@ struct FieldShape {
   bool repeated = false;
   const MessageShape* message = nullptr;    // for kMessage
   const EnumValues* enum_values = nullptr;  // for kEnum
+  // The proto name (the one the audit log writes) and its NameHash head,
+  // for MessageShape::FindNext.
+  absl::string_view name;
+  uint64_t name_head = 0;
 };
 
 // A message's fields, found by the member names protobuf's JSON parser
@@ -256,6 +280,9 @@ class MessageShape {
       fields_[static_cast<size_t>(i)].field = type->field(i);
       fields_[static_cast<size_t>(i)].index = i;
       fields_[static_cast<size_t>(i)].number = type->field(i)->number();
+      fields_[static_cast<size_t>(i)].name = type->field(i)->name();
+      NameHash(type->field(i)->name(),
+               &fields_[static_cast<size_t>(i)].name_head);
     }
     names_.Reset(2 * fields_.size());
     for (const FieldShape& f : fields_) {
@@ -274,7 +301,31 @@ class MessageShape {
     return index < 0 ? nullptr : &fields_[static_cast<size_t>(index)];
   }
 
+  // Find, for the members of one object read in turn: `*cursor` (0 before
+  // the first member) is one past the field found last. Printers write
+  // fields in declaration order and leave empty ones out, so the name is
+  // first compared with the few fields after the last one found; only a
+  // name out of that order is hashed.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE const FieldShape* FindNext(
+      absl::string_view name, size_t* cursor) const {
+    uint64_t head = 0;
+    std::memcpy(&head, name.data(), std::min<size_t>(name.size(), 8));
+    const size_t stop = std::min(*cursor + kLookAhead, fields_.size());
+    for (size_t k = *cursor; k < stop; ++k) {
+      const FieldShape& f = fields_[k];
+      if (f.name_head == head && f.name.size() == name.size() &&
+          SameTail(f.name, name)) {
+        *cursor = k + 1;
+        return &f;
+      }
+    }
+    const FieldShape* f = Find(name);
+    if (f != nullptr) *cursor = static_cast<size_t>(f->index) + 1;
+    return f;
+  }
+
  private:
+  static constexpr size_t kLookAhead = 4;
   std::vector<FieldShape> fields_;  // never resized after construction
   NameIndex names_;                 // proto and JSON names -> field index
 };
@@ -451,7 +502,7 @@ class FastReaderScratch {
   // hashes. Equal sets have equal signatures; Match checks every name.
   uint64_t ItemSignature() const {
     uint64_t sum = 0;
-    for (const Item& item : items) sum += item.hash;
+    for (const Item& item : items()) sum += item.hash;
     return sum;
   }
 
@@ -464,7 +515,7 @@ class FastReaderScratch {
     for (size_t i = free_list.size(); i-- > 0;) {
       Pooled* f = free_list[i];
       if (f->valid && f->signature == signature &&
-          f->values.size() == items.size() && Match(f)) {
+          f->values.size() == item_count && Match(f)) {
         p = f;
         free_list[i] = free_list.back();
         free_list.pop_back();
@@ -492,7 +543,7 @@ class FastReaderScratch {
 
   // Fills `p`'s item map anew from `items`. False when a name is given
   // twice (the object would be unreadable as a map).
-  static bool Fill(Pooled* p, const std::vector<Item>& items) {
+  static bool Fill(Pooled* p, absl::Span<const Item> items) {
     p->valid = false;
     p->values.clear();
     p->names.Reset(items.size());
@@ -521,13 +572,18 @@ class FastReaderScratch {
       std::fill(p->marks.begin(), p->marks.end(), 0);
       p->mark = 1;
     }
-    for (const Item& item : items) {
+    // Raw pointers: the stores below could otherwise alias the vectors'
+    // own pointers, which would be reloaded for every item.
+    uint32_t* const marks = p->marks.data();
+    int32_t* const* const values = p->values.data();
+    const uint32_t mark = p->mark;
+    for (const Item& item : items()) {
       const int64_t i = p->names.Find(item.name, item.hash, item.head);
-      if (i < 0 || p->marks[static_cast<size_t>(i)] == p->mark) {
+      if (i < 0 || marks[i] == mark) {
         return false;  // not among p's names, or given twice
       }
-      p->marks[static_cast<size_t>(i)] = p->mark;
-      *p->values[static_cast<size_t>(i)] = item.value;
+      marks[i] = mark;
+      *values[i] = item.value;
     }
     return true;
   }
@@ -541,7 +597,25 @@ class FastReaderScratch {
   // with escapes decoded into key_bytes).
   std::string instrument;
   std::string key_bytes;
-  std::vector<Item> items;
+  size_t item_count = 0;
+  std::vector<Item> item_store;  // items() and room for more, never shrunk
+  size_t item_room = 0;          // item_store.size()
+
+  absl::Span<Item> items() { return {item_store.data(), item_count}; }
+  absl::Span<const Item> items() const {
+    return {item_store.data(), item_count};
+  }
+  // A new, empty item after the others. Not emplace_back: that is a call per
+  // item answer (its growing path keeps it out of line), this an index.
+  Item& NewItem() {
+    if (item_count == item_room) {
+      item_store.resize(item_count + 16);
+      item_room = item_store.size();
+    }
+    Item& item = item_store[item_count++];
+    item = Item();
+    return item;
+  }
 
   std::string name;     // a member name with escapes, decoded
   std::string subject;  // the record's keyed subject hash
@@ -558,6 +632,21 @@ class FastReaderScratch {
 };
 
 namespace {
+
+// name == constant, inlined: with the constant's size known where it is
+// compiled the comparison is a load or two (absl's operator== is a call).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool Is(absl::string_view name,
+                                            absl::string_view constant) {
+  return name.size() == constant.size() &&
+         std::memcmp(name.data(), constant.data(), constant.size()) == 0;
+}
+
+Kind KindOf(absl::string_view kind) {
+  if (Is(kind, audit::kKindDecision)) return Kind::kDecision;
+  if (Is(kind, audit::kKindActivation)) return Kind::kActivation;
+  if (Is(kind, audit::kKindShadow)) return Kind::kShadow;
+  return Kind::kOther;
+}
 
 // One pass over one record line. Every method returns false on anything it
 // does not recognise; the caller then hands the line to the exact parser.
@@ -577,10 +666,7 @@ class FastLineReader {
         !RawString(&time) || !UtcTime(time, &seconds, &nanos)) {
       return false;
     }
-    out->kind = kind == audit::kKindDecision     ? Kind::kDecision
-                : kind == audit::kKindActivation ? Kind::kActivation
-                : kind == audit::kKindShadow     ? Kind::kShadow
-                                                 : Kind::kOther;
+    out->kind = KindOf(kind);
     engine::RecordedDecision* d = &out->decision;
     const bool decision = out->kind == Kind::kDecision;
     if (decision) {
@@ -609,7 +695,7 @@ class FastLineReader {
       // spelled exactly ,"prev_hash":"...","hash":"..."}.
       absl::string_view name;
       if (!RawString(&name) || !Consume(':')) return false;
-      if (name == "prev_hash") {
+      if (Is(name, "prev_hash")) {
         if (!HashLiteral() || !Literal(",\"hash\":") || !HashLiteral() ||
             !Consume('}') || p_ != end_) {
           return false;
@@ -621,22 +707,23 @@ class FastLineReader {
         }
         return true;
       }
-      if (name == "seq" || name == "kind" || name == "time" || name == "hash")
+      if (Is(name, "seq") || Is(name, "kind") || Is(name, "time") ||
+          Is(name, "hash"))
         return false;
       bool ok;
       if (!decision) {
         ok = SkipValue(2);
-      } else if (name == "decision_id") {
+      } else if (Is(name, "decision_id")) {
         ok = once(kDecisionId) && String(&d->decision_id);
-      } else if (name == "subject") {
+      } else if (Is(name, "subject")) {
         ok = once(kSubject) && String(&s_.subject);
-      } else if (name == "principal" || name == "previous_sha256") {
+      } else if (Is(name, "principal") || Is(name, "previous_sha256")) {
         ok = String(nullptr);
-      } else if (name == "request") {
+      } else if (Is(name, "request")) {
         ok = once(kRequest) && Request(&s_.request, 2);
-      } else if (name == "ruleset") {
+      } else if (Is(name, "ruleset")) {
         ok = once(kRuleset) && Ruleset(&d->ruleset_sha256, 2);
-      } else if (name == "decision") {
+      } else if (Is(name, "decision")) {
         ok = once(kOutcome) && Outcome(d, 2);
       } else {
         ok = SkipValue(2);
@@ -855,9 +942,15 @@ class FastLineReader {
   }
 
   bool Int32(int32_t* out) {
-    // The common case first: up to nine digits (always in range), no
-    // leading zero, not followed by anything that would continue a number.
-    // Anything else takes the general path below.
+    // Most of a log's integers are item answers: one digit, then ',' or '}'.
+    if (end_ - p_ >= 2 && IsDigit(p_[0]) && (p_[1] == ',' || p_[1] == '}')) {
+      *out = p_[0] - '0';
+      ++p_;
+      return true;
+    }
+    // Then: up to nine digits (always in range), no leading zero, not
+    // followed by anything that would continue a number. Anything else
+    // takes the general path below.
     const char* q = p_;
     const bool negative = q < end_ && *q == '-';
     q += negative;
@@ -1009,33 +1102,33 @@ class FastLineReader {
         seen |= bit;
         return true;
       };
-      if (name == "current_step" || name == "currentStep") {
+      if (Is(name, "current_step") || Is(name, "currentStep")) {
         int32_t v;
         if (!once(3) || !Int32(&v)) return false;
         request->set_current_step(v);
         return true;
       }
-      if (name == "weeks_at_step" || name == "weeksAtStep") {
+      if (Is(name, "weeks_at_step") || Is(name, "weeksAtStep")) {
         double v;
         if (!once(4) || !Double(&v)) return false;
         request->set_weeks_at_step(v);
         return true;
       }
-      if (name == "assessments") {
+      if (Is(name, "assessments")) {
         return once(5) &&
                Array(depth + 1, [&] { return Assessment(depth + 2); });
       }
-      if (name == "flags") {
+      if (Is(name, "flags")) {
         return once(6) &&
                Array(depth + 1, [&] { return String(request->add_flags()); });
       }
-      if (name == "as_of" || name == "asOf") {
+      if (Is(name, "as_of") || Is(name, "asOf")) {
         return once(7) && Timestamp(request->mutable_as_of());
       }
-      if (name == "request_id" || name == "requestId") {
+      if (Is(name, "request_id") || Is(name, "requestId")) {
         return once(1) && String(request->mutable_request_id());
       }
-      if (name == "subject_id" || name == "subjectId") {
+      if (Is(name, "subject_id") || Is(name, "subjectId")) {
         return once(2) && String(request->mutable_subject_id());
       }
       return false;
@@ -1050,7 +1143,7 @@ class FastLineReader {
   bool Assessment(int depth) {
     s_.instrument.clear();
     s_.key_bytes.clear();
-    s_.items.clear();
+    s_.item_count = 0;
     bool has_total = false;
     int32_t total = 0;
     bool has_time = false;
@@ -1064,15 +1157,15 @@ class FastLineReader {
         seen |= bit;
         return true;
       };
-      if (name == "instrument") {
+      if (Is(name, "instrument")) {
         return once(1) && String(&s_.instrument);
       }
-      if (name == "items") {
+      if (Is(name, "items")) {
         // A map: keys may hold escapes, unlike member names.
         if (!once(2) || depth + 1 > kMaxDepth || !Consume('{')) return false;
         if (Consume('}')) return true;
         do {
-          FastReaderScratch::Item& item = s_.items.emplace_back();
+          FastReaderScratch::Item& item = s_.NewItem();
           const char* start = p_;
           if (!RawString(&item.name)) {
             // Escapes: decoded into key_bytes.
@@ -1085,7 +1178,7 @@ class FastLineReader {
           if (!Consume(':') || !Int32(&item.value)) return false;
         } while (Consume(','));
         if (!Consume('}')) return false;
-        for (FastReaderScratch::Item& item : s_.items) {
+        for (FastReaderScratch::Item& item : s_.items()) {
           if (item.decoded_at != absl::string_view::npos) {
             item.name = absl::string_view(s_.key_bytes)
                             .substr(item.decoded_at, item.name.size());
@@ -1094,11 +1187,11 @@ class FastLineReader {
         }
         return true;
       }
-      if (name == "total") {
+      if (Is(name, "total")) {
         has_total = true;
         return once(3) && Int32(&total);
       }
-      if (name == "administered_at" || name == "administeredAt") {
+      if (Is(name, "administered_at") || Is(name, "administeredAt")) {
         absl::string_view text;
         has_time = true;
         return once(4) && RawString(&text) && UtcTime(text, &seconds, &nanos);
@@ -1110,7 +1203,7 @@ class FastLineReader {
     bool ready;
     FastReaderScratch::Pooled* pooled = s_.Take(&ready);
     v1::Assessment* assessment = pooled->message;
-    if (!ready && !FastReaderScratch::Fill(pooled, s_.items)) return false;
+    if (!ready && !FastReaderScratch::Fill(pooled, s_.items())) return false;
     assessment->set_instrument(s_.instrument);
     if (has_total) {
       assessment->set_total(total);
@@ -1195,8 +1288,9 @@ class FastLineReader {
   template <typename Take>
   bool Message(const MessageShape& shape, int depth, Take&& take) {
     uint64_t seen = 0;
+    size_t cursor = 0;
     return Object(depth, [&](absl::string_view name) {
-      const FieldShape* field = shape.Find(name);
+      const FieldShape* field = shape.FindNext(name, &cursor);
       if (field == nullptr) return SkipValue(depth + 1);
       const uint64_t bit = uint64_t{1} << field->index;
       if (seen & bit) return false;
@@ -1268,13 +1362,6 @@ class FastLineReader {
   const char* end_;
   FastReaderScratch& s_;
 };
-
-Kind KindOf(absl::string_view kind) {
-  if (kind == audit::kKindDecision) return Kind::kDecision;
-  if (kind == audit::kKindActivation) return Kind::kActivation;
-  if (kind == audit::kKindShadow) return Kind::kShadow;
-  return Kind::kOther;
-}
 
 }  // namespace
 

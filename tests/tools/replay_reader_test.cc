@@ -382,6 +382,78 @@ TEST(ReplayReaderTest, AHashWithAnyOtherByteIsNotReadFast) {
   }
 }
 
+// The reader's shortcuts, each beside spellings that only look like what
+// it takes: one-digit answers (read without the general number path) and
+// numbers that merely start with a digit; decision members in declaration
+// order (found by looking a few fields ahead of the last one), reversed,
+// under their JSON names, far apart or given twice; times with each fixed
+// position wrong and at the calendar's edges.
+TEST(ReplayReaderTest, SpellingsBesideTheReadersShortcutsReadAsParseRecord) {
+  const std::vector<std::string> answers = {
+      "7", "0", "12", "7.0", "7e0", "07", "-7", "7 ", "\"7\"", "7E1", "9"};
+  const std::vector<std::string> times = {
+      "2026-11-20T09:30:00Z",  "2026-11-20T09:30:00.5Z",
+      "2026-1a-20T09:30:00Z",  "2026/11-20T09:30:00Z",
+      "2026-11-20 09:30:00Z",  "2026-11-20T09-30:00Z",
+      "2026-11-20T09:30:0xZ",  "2024-02-29T00:00:00Z",
+      "2026-02-29T00:00:00Z",  "9999-12-31T23:59:59.999999999Z",
+      "0001-01-01T00:00:00Z",  "2026-11-20T24:00:00Z",
+      "2026-11-20T09:60:00Z",  "2026-11-31T09:30:00Z",
+      "2026-11-20T09:30:00.Z", "2026-11-20T09:30:00"};
+  const std::string rule =
+      R"({"rule_id":"R1","action":"STAY","explanation":"e","target_step":2})";
+  const std::string ruleset = absl::StrCat(
+      R"({"name":"n","version":"1","sha256":")", std::string(64, 'd'), "\"}");
+  const std::vector<std::string> decisions = {
+      // Declaration order, with gaps (refer_to, unevaluated_rules, warnings,
+      // evaluated_at and audit_seq left out).
+      absl::StrCat(
+          R"({"decision_id":"d","action":"STAY","recommended_step":2,)",
+          R"("matched_rules":[)", rule, R"(],"ruleset":)", ruleset,
+          R"(,"as_of":"2026-11-20T09:30:00Z"})"),
+      // Reversed.
+      absl::StrCat(R"({"as_of":"2026-11-20T09:30:00Z","ruleset":)", ruleset,
+                   R"(,"matched_rules":[{"target_step":2,"explanation":"e",)",
+                   R"("action":"STAY","rule_id":"R1"}],"recommended_step":2,)",
+                   R"("action":"STAY","decision_id":"d"})"),
+      // JSON names.
+      absl::StrCat(R"({"decisionId":"d","action":"STAY","recommendedStep":2,)",
+                   R"("matchedRules":[{"ruleId":"R1","action":"STAY",)",
+                   R"("targetStep":2}],"ruleset":)", ruleset,
+                   R"(,"asOf":"2026-11-20T09:30:00Z"})"),
+      // The first field and then the last: further than the reader looks.
+      absl::StrCat(R"({"decision_id":"d","default_rule":{"rule_id":"x"},)",
+                   R"("action":"STAY","as_of":"2026-11-20T09:30:00Z"})"),
+      // A field given again after a later one.
+      absl::StrCat(R"({"decision_id":"d","action":"STAY","as_of":)",
+                   R"("2026-11-20T09:30:00Z","action":"REFER"})"),
+  };
+  std::string prev(audit::kZeroHash);
+  Agreement agreement;
+  uint64_t seq = 0;
+  for (const std::string& answer : answers) {
+    for (const std::string& time : times) {
+      for (const std::string& decision : decisions) {
+        const std::string members = absl::StrCat(
+            R"("decision_id":"d","principal":"p","subject":")", kSubject,
+            R"(","request":{"current_step":2,"assessments":[)",
+            R"({"instrument":"phq9","items":{"item1":)", answer, R"(,"item2":)",
+            answer, R"(},"administered_at":")", time,
+            R"("}],"as_of":"2026-11-20T09:30:00Z"},"ruleset":)", ruleset,
+            R"(,"decision":)", decision);
+        ExpectAgreement(Line(++seq, "decision", members, &prev), &agreement);
+        if (HasFailure()) return;
+      }
+    }
+  }
+  // Read fast: the five plain integers ("7", "0", "12", "9", "-7") with
+  // the five well-formed times and the four decisions without a repeated
+  // field. Everything else went to the exact parser, which read some.
+  EXPECT_EQ(agreement.fast, 5 * 5 * 4);
+  EXPECT_GT(agreement.exact, 100);
+  EXPECT_GT(agreement.neither, 100);
+}
+
 TEST(ReplayReaderTest, OtherKindsAreCountedFromSeqAndKind) {
   std::string prev(audit::kZeroHash);
   v1::RulesetInfo info;
