@@ -134,6 +134,20 @@ using ::google::protobuf::FieldDescriptor;
 // item set's signature, FastReaderScratch) tells sets apart; `*head` gets
 // the name's first eight bytes, zero-padded. Inline: it runs for every
 // member name and item of a record.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameMix(uint64_t h,
+                                                     uint64_t chunk) {
+  h = (h ^ chunk) * 0xff51afd7ed558ccdu;
+  return h ^ (h >> 32);
+}
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameFinish(uint64_t h) {
+  h *= 0xc4ceb9fe1a85ec53u;
+  return h ^ (h >> 29);
+}
+// NameHash of a name of `size` <= 8 bytes whose head is `head`.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t ShortNameHash(size_t size,
+                                                           uint64_t head) {
+  return NameFinish(NameMix(0x9e3779b97f4a7c15u ^ size, head));
+}
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameHash(absl::string_view name,
                                                       uint64_t* head) {
   const auto chunk_of = [](absl::string_view rest) {
@@ -141,18 +155,13 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameHash(absl::string_view name,
     std::memcpy(&chunk, rest.data(), std::min<size_t>(rest.size(), 8));
     return chunk;
   };
-  const auto mix = [](uint64_t h, uint64_t chunk) {
-    h = (h ^ chunk) * 0xff51afd7ed558ccdu;
-    return h ^ (h >> 32);
-  };
   *head = chunk_of(name);
-  uint64_t h = mix(0x9e3779b97f4a7c15u ^ name.size(), *head);
+  uint64_t h = NameMix(0x9e3779b97f4a7c15u ^ name.size(), *head);
   while (name.size() > 8) {
     name.remove_prefix(8);
-    h = mix(h, chunk_of(name));
+    h = NameMix(h, chunk_of(name));
   }
-  h *= 0xc4ceb9fe1a85ec53u;
-  return h ^ (h >> 29);
+  return NameFinish(h);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameHash(absl::string_view name) {
@@ -1164,12 +1173,18 @@ class FastLineReader {
         // A map: keys may hold escapes, unlike member names.
         if (!once(2) || depth + 1 > kMaxDepth || !Consume('{')) return false;
         if (Consume('}')) return true;
+        bool decoded = false;
         do {
           FastReaderScratch::Item& item = s_.NewItem();
+          if (ShortItem(&item)) continue;
           const char* start = p_;
-          if (!RawString(&item.name)) {
-            // Escapes: decoded into key_bytes.
+          if (RawString(&item.name)) {
+            item.hash = NameHash(item.name, &item.head);
+          } else {
+            // Escapes: decoded into key_bytes, hashed once the map is read
+            // (key_bytes may move as it grows).
             p_ = start;
+            decoded = true;
             item.decoded_at = s_.key_bytes.size();
             if (!String(&s_.key_bytes)) return false;
             item.name = absl::string_view(
@@ -1178,12 +1193,13 @@ class FastLineReader {
           if (!Consume(':') || !Int32(&item.value)) return false;
         } while (Consume(','));
         if (!Consume('}')) return false;
-        for (FastReaderScratch::Item& item : s_.items()) {
-          if (item.decoded_at != absl::string_view::npos) {
+        if (decoded) {
+          for (FastReaderScratch::Item& item : s_.items()) {
+            if (item.decoded_at == absl::string_view::npos) continue;
             item.name = absl::string_view(s_.key_bytes)
                             .substr(item.decoded_at, item.name.size());
+            item.hash = NameHash(item.name, &item.head);
           }
-          item.hash = NameHash(item.name, &item.head);
         }
         return true;
       }
@@ -1218,6 +1234,43 @@ class FastLineReader {
       assessment->clear_administered_at();
     }
     return true;
+  }
+
+  // The usual item answer, `"<up to eight plain bytes>":<one digit>` before
+  // a ',' or '}', read and hashed from one 16-byte load. False, with
+  // nothing consumed, for anything else: the general path reads that.
+  bool ShortItem(FastReaderScratch::Item* item) {
+#if defined(__SSE2__)
+    if (end_ - p_ < 17 || *p_ != '"') return false;
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_ + 1));
+    // As SkipPlainString: a quote, a backslash, a control character or a
+    // byte >= 0x80 (negative as a signed byte) ends the plain run.
+    const __m128i stop =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                     _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(stop));
+    if (mask == 0) return false;
+    const size_t n = static_cast<size_t>(__builtin_ctz(mask));
+    // q[0..3] lie within the 17 bytes checked above, as n <= 8.
+    const char* const q = p_ + 1 + n;
+    if (n > 8 || q[0] != '"' || q[1] != ':' || !IsDigit(q[2]) ||
+        (q[3] != ',' && q[3] != '}')) {
+      return false;
+    }
+    uint64_t head;
+    std::memcpy(&head, p_ + 1, 8);
+    if (n < 8) head &= (uint64_t{1} << (8 * n)) - 1;
+    item->name = absl::string_view(p_ + 1, n);
+    item->value = q[2] - '0';
+    item->head = head;
+    item->hash = ShortNameHash(n, head);
+    p_ = q + 3;
+    return true;
+#else
+    (void)item;
+    return false;
+#endif
   }
 
   // An enum value written by name; false for an unknown name (which

@@ -389,6 +389,10 @@ TEST(ReplayReaderTest, AHashWithAnyOtherByteIsNotReadFast) {
 // under their JSON names, far apart or given twice; times with each fixed
 // position wrong and at the calendar's edges.
 TEST(ReplayReaderTest, SpellingsBesideTheReadersShortcutsReadAsParseRecord) {
+  // Item names as JSON text: short ones (read with the answer in one
+  // load), empty, eight and nine bytes, UTF-8 and an escaped quote.
+  const std::vector<std::string> names = {
+      "item2", "", "abcdefgh", "abcdefghi", "\xc3\xa9", "a\\\"b", "item15"};
   const std::vector<std::string> answers = {
       "7", "0", "12", "7.0", "7e0", "07", "-7", "7 ", "\"7\"", "7E1", "9"};
   const std::vector<std::string> times = {
@@ -432,24 +436,27 @@ TEST(ReplayReaderTest, SpellingsBesideTheReadersShortcutsReadAsParseRecord) {
   Agreement agreement;
   uint64_t seq = 0;
   for (const std::string& answer : answers) {
-    for (const std::string& time : times) {
-      for (const std::string& decision : decisions) {
-        const std::string members = absl::StrCat(
-            R"("decision_id":"d","principal":"p","subject":")", kSubject,
-            R"(","request":{"current_step":2,"assessments":[)",
-            R"({"instrument":"phq9","items":{"item1":)", answer, R"(,"item2":)",
-            answer, R"(},"administered_at":")", time,
-            R"("}],"as_of":"2026-11-20T09:30:00Z"},"ruleset":)", ruleset,
-            R"(,"decision":)", decision);
-        ExpectAgreement(Line(++seq, "decision", members, &prev), &agreement);
-        if (HasFailure()) return;
+    for (const std::string& name : names) {
+      for (const std::string& time : times) {
+        for (const std::string& decision : decisions) {
+          const std::string members = absl::StrCat(
+              R"("decision_id":"d","principal":"p","subject":")", kSubject,
+              R"(","request":{"current_step":2,"assessments":[)",
+              R"({"instrument":"phq9","items":{"item1":)", answer, ",\"", name,
+              "\":", answer, R"(},"administered_at":")", time,
+              R"("}],"as_of":"2026-11-20T09:30:00Z"},"ruleset":)", ruleset,
+              R"(,"decision":)", decision);
+          ExpectAgreement(Line(++seq, "decision", members, &prev), &agreement);
+          if (HasFailure()) return;
+        }
       }
     }
   }
   // Read fast: the five plain integers ("7", "0", "12", "9", "-7") with
-  // the five well-formed times and the four decisions without a repeated
-  // field. Everything else went to the exact parser, which read some.
-  EXPECT_EQ(agreement.fast, 5 * 5 * 4);
+  // every name, the five well-formed times and the four decisions without
+  // a repeated field. Everything else went to the exact parser, which read
+  // some.
+  EXPECT_EQ(agreement.fast, 5 * 7 * 5 * 4);
   EXPECT_GT(agreement.exact, 100);
   EXPECT_GT(agreement.neither, 100);
 }
