@@ -1220,7 +1220,10 @@ class FastLineReader {
     FastReaderScratch::Pooled* pooled = s_.Take(&ready);
     v1::Assessment* assessment = pooled->message;
     if (!ready && !FastReaderScratch::Fill(pooled, s_.items())) return false;
-    assessment->set_instrument(s_.instrument);
+    // A pooled assessment mostly held the same instrument last time (its
+    // item names matched): comparing is cheaper than protobuf's Set.
+    if (assessment->instrument() != s_.instrument)
+      assessment->set_instrument(s_.instrument);
     if (has_total) {
       assessment->set_total(total);
     } else {
