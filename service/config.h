@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/audit/format.h"
 
 namespace stepwise::service {
 
@@ -39,7 +40,7 @@ struct ServerOptions {
   // change. Fixed at start-up. Default: empty (no shadow).
   std::string shadow_bundle;
   // The audit log folder; created if missing. Default: "stepwise-audit".
-  std::string audit_dir = "stepwise-audit";
+  std::string audit_dir = std::string(audit::kDefaultAuditDir);
   // The key file for subject hashes; created if missing. Default: empty,
   // meaning "<audit_dir>.subject.key" beside the folder (or, for a log
   // started before the key moved, "subject.key" inside it, with a warning).

@@ -28,6 +28,10 @@ inline constexpr absl::string_view kZeroHash =
 // Length of `,"hash":"` + 64 hex digits + `"}`, the end of every record line.
 inline constexpr size_t kHashSuffixLength = 75;
 
+// The audit log folder the server and `stepwise audit show ID` use when
+// none is given (relative to the working directory).
+inline constexpr absl::string_view kDefaultAuditDir = "stepwise-audit";
+
 inline constexpr absl::string_view kKindDecision = "decision";
 inline constexpr absl::string_view kKindActivation = "activation";
 inline constexpr absl::string_view kKindShadow = "shadow";

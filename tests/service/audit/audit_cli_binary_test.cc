@@ -1,9 +1,12 @@
 // Runs the built `stepwise` binary: the audit verbs are wired to the command
 // line with the documented exit codes (0 ok, 1 check failed, 2 usage).
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -20,9 +23,11 @@ struct Outcome {
   std::string output;  // stdout and stderr
 };
 
-Outcome Stepwise(const std::string& args) {
+// Runs the binary with `args` in the working directory `cwd` ("": this one).
+Outcome Stepwise(const std::string& args, const std::string& cwd = "") {
   const std::string command =
-      absl::StrCat("'", STEPWISE_BINARY, "' ", args, " 2>&1");
+      absl::StrCat(cwd.empty() ? "" : absl::StrCat("cd '", cwd, "' && "), "'",
+                   STEPWISE_BINARY, "' ", args, " 2>&1");
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return {-1, "popen failed"};
   Outcome run{0, ""};
@@ -67,11 +72,44 @@ TEST(AuditCliBinaryTest, Show) {
   EXPECT_THAT(run.output, HasSubstr("no decision record"));
 }
 
+// Architecture §6's form: `audit show DECISION_ID`, the folder from
+// --audit-dir (or the server's default, stepwise-audit).
+TEST(AuditCliBinaryTest, ShowByIdAlone) {
+  Outcome run = Stepwise(
+      "audit show 01936f3e-7c2a-7000-8000-000000000001 "
+      "--audit-dir " +
+      TestData("good"));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output, StartsWith("{\n  \"seq\": 2,\n"));
+  // Without --audit-dir: the default folder, relative to where it runs.
+  char scratch[] = "/tmp/stepwise-audit-show-XXXXXX";
+  ASSERT_NE(::mkdtemp(scratch), nullptr);
+  run = Stepwise("audit show 01936f3e-7c2a-7000-8000-000000000001", scratch);
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("stepwise-audit"));
+  const std::string copy =
+      absl::StrCat("cp -r '", STEPWISE_AUDIT_TESTDATA, "/good' '", scratch,
+                   "/stepwise-audit'");
+  ASSERT_EQ(std::system(copy.c_str()), 0);
+  run = Stepwise("audit show 01936f3e-7c2a-7000-8000-000000000001", scratch);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output, StartsWith("{\n  \"seq\": 2,\n"));
+  std::filesystem::remove_all(scratch);
+}
+
 TEST(AuditCliBinaryTest, UsageErrors) {
   EXPECT_EQ(Stepwise("audit").exit_code, 2);
   EXPECT_EQ(Stepwise("audit verify").exit_code, 2);
   EXPECT_EQ(Stepwise("audit verify /no/such/folder/anywhere").exit_code, 2);
-  EXPECT_EQ(Stepwise("audit show " + TestData("good")).exit_code, 2);
+  EXPECT_EQ(Stepwise("audit show").exit_code, 2);
+  EXPECT_EQ(Stepwise("audit show /no/such/folder/anywhere some-id").exit_code,
+            2);
+  // The folder given twice.
+  EXPECT_EQ(Stepwise("audit show " + TestData("good") + " some-id " +
+                     "--audit-dir " + TestData("good"))
+                .exit_code,
+            2);
+  EXPECT_EQ(Stepwise("audit show a b c").exit_code, 2);
 }
 
 }  // namespace
