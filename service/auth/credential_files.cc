@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -153,6 +154,11 @@ std::string ParsePrincipal(const std::map<std::string, YAML::Node>& fields,
   return name;
 }
 
+// The role names a file may list: the roles, and `admin`, architecture §2's
+// name for the whole GovernanceService (governance + auditor).
+constexpr char kRoleNames[] = "evaluator, governance, auditor; admin";
+constexpr absl::string_view kAdmin = "admin";
+
 RoleSet ParseRoles(const std::map<std::string, YAML::Node>& fields,
                    const YAML::Node& entry, Problems* p) {
   RoleSet roles;
@@ -163,25 +169,32 @@ RoleSet ParseRoles(const std::map<std::string, YAML::Node>& fields,
   }
   if (!node->IsSequence() || node->size() == 0) {
     p->Add(node->Mark(),
-           "roles: expected a non-empty list, e.g. [evaluator] (roles: "
-           "evaluator, governance, auditor)");
+           absl::StrCat("roles: expected a non-empty list, e.g. [evaluator] "
+                        "(roles: ",
+                        kRoleNames, ")"));
     return roles;
   }
+  std::set<std::string> listed;
   for (const YAML::Node& item : *node) {
     if (!item.IsScalar()) {
       p->Add(item.Mark(), "roles: expected role names");
       continue;
     }
-    std::optional<Role> role = ParseRole(item.Scalar());
-    if (!role.has_value()) {
-      p->Add(item.Mark(), absl::StrCat("unknown role '", item.Scalar(),
-                                       "' (roles: evaluator, governance, "
-                                       "auditor)"));
+    const std::string& name = item.Scalar();
+    if (!listed.insert(name).second) {
+      p->Add(item.Mark(), absl::StrCat("role '", name, "' is listed twice"));
       continue;
     }
-    if (roles.Has(*role)) {
-      p->Add(item.Mark(),
-             absl::StrCat("role '", item.Scalar(), "' is listed twice"));
+    if (name == kAdmin) {
+      roles.Add(Role::kGovernance);
+      roles.Add(Role::kAuditor);
+      continue;
+    }
+    std::optional<Role> role = ParseRole(name);
+    if (!role.has_value()) {
+      p->Add(item.Mark(), absl::StrCat("unknown role '", name,
+                                       "' (roles: ", kRoleNames, ")"));
+      continue;
     }
     roles.Add(*role);
   }

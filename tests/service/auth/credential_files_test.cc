@@ -158,17 +158,49 @@ TEST(TokenFileTest, RefusesDuplicateHashesNamingBothPlaces) {
 TEST(TokenFileTest, RefusesUnknownAndRepeatedRoles) {
   const std::string head = absl::StrCat(
       "tokens:\n  - sha256: ", TokenSha256Hex(kTokenA), "\n    principal: a\n");
-  EXPECT_EQ(TokenErrors(head + "    roles: [evaluator, admin]\n"),
-            "tokens.yaml:4:24: unknown role 'admin' (roles: evaluator, "
-            "governance, auditor)");
+  EXPECT_EQ(TokenErrors(head + "    roles: [evaluator, root]\n"),
+            "tokens.yaml:4:24: unknown role 'root' (roles: evaluator, "
+            "governance, auditor; admin)");
+  EXPECT_EQ(TokenErrors(head + "    roles: [Admin]\n"),
+            "tokens.yaml:4:13: unknown role 'Admin' (roles: evaluator, "
+            "governance, auditor; admin)");
   EXPECT_EQ(TokenErrors(head + "    roles: [auditor, auditor]\n"),
             "tokens.yaml:4:22: role 'auditor' is listed twice");
+  EXPECT_EQ(TokenErrors(head + "    roles: [admin, admin]\n"),
+            "tokens.yaml:4:20: role 'admin' is listed twice");
   EXPECT_EQ(TokenErrors(head + "    roles: []\n"),
             "tokens.yaml:4:12: roles: expected a non-empty list, e.g. "
-            "[evaluator] (roles: evaluator, governance, auditor)");
+            "[evaluator] (roles: evaluator, governance, auditor; admin)");
   EXPECT_EQ(TokenErrors(head + "    roles: evaluator\n"),
             "tokens.yaml:4:12: roles: expected a non-empty list, e.g. "
-            "[evaluator] (roles: evaluator, governance, auditor)");
+            "[evaluator] (roles: evaluator, governance, auditor; admin)");
+}
+
+// Architecture §2 names the GovernanceService's callers "admin": in a file
+// `admin` stands for both of its roles, governance and auditor, and never
+// for evaluator (an administrator is not an EHR).
+TEST(TokenFileTest, AdminIsTheWholeGovernanceService) {
+  const std::string head = absl::StrCat(
+      "tokens:\n  - sha256: ", TokenSha256Hex(kTokenA), "\n    principal: a\n");
+  absl::StatusOr<std::vector<TokenEntry>> tokens =
+      ParseTokenFile(head + "    roles: [admin]\n", "tokens.yaml");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_EQ((*tokens)[0].roles.ToString(), "governance,auditor");
+  tokens =
+      ParseTokenFile(head + "    roles: [admin, evaluator]\n", "tokens.yaml");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_EQ((*tokens)[0].roles.ToString(), "evaluator,governance,auditor");
+  // Overlapping with a role it stands for is no error: the set is the same.
+  tokens =
+      ParseTokenFile(head + "    roles: [governance, admin]\n", "tokens.yaml");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_EQ((*tokens)[0].roles.ToString(), "governance,auditor");
+  absl::StatusOr<std::vector<CertEntry>> certs = ParseClientCertFile(
+      "client_certs:\n  - common_name: board\n    principal: board\n"
+      "    roles: [admin]\n",
+      "certs.yaml");
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  EXPECT_EQ((*certs)[0].roles.ToString(), "governance,auditor");
 }
 
 TEST(TokenFileTest, RefusesReservedAndOddPrincipals) {
