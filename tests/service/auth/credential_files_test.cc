@@ -363,7 +363,7 @@ TEST(ClientCertFileTest, RefusesBadEntries) {
   EXPECT_EQ(CertErrors("client_certs:\n  - san: x\n    principal: a\n"
                        "    roles: [superuser]\n"),
             "certs.yaml:4:13: unknown role 'superuser' (roles: evaluator, "
-            "governance, auditor)");
+            "governance, auditor; admin)");
   EXPECT_EQ(CertErrors("tokens: []\n"),
             "certs.yaml:1:1: unknown key 'tokens' (expected 'client_certs')\n"
             "certs.yaml:1:1: missing 'client_certs'");
