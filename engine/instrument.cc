@@ -178,12 +178,20 @@ void ScoreAdministration(const InstrumentDef& def,
                         "guessed at)")});
     }
     return;
-  } else if (!has_given_total) {
+  } else {
+    // Too many missing: the administration has no total (the spec's facts
+    // table: "absent if too many items are missing"), even when one was
+    // sent beside the items; a sent total is still checked against them
+    // below, as bad input when it cannot be right.
     warnings->push_back(absl::StrCat(
         def.id, " (", prefix(), "): ", missing, " of ", def.item_count(),
         " items missing (", absl::StrJoin(missing_names, ", "),
         "), more than the ", def.max_missing,
-        " allowed: no total; the answered items still count"));
+        " allowed: no total",
+        has_given_total ? absl::StrCat(" (the total sent, ", given,
+                                       ", is not used)")
+                        : "",
+        "; the answered items still count"));
   }
 
   if (!def.has_total) return;
@@ -209,8 +217,8 @@ void ScoreAdministration(const InstrumentDef& def,
             {absl::StrCat(prefix(), ".total"),
              absl::StrCat("total ", given, " disagrees with the items: with ",
                           missing, " missing it must lie in ", lo, "..", hi)});
-        return;
       }
+      return;  // consistent or not, no total
     }
     scored.total = given;
   } else {

@@ -42,7 +42,7 @@ namespace stepwise::engine {
 namespace {
 
 constexpr char kGolden[] =
-    "620ecb49c3010d89936b6164964af02ab34399b796cb6feeb38b631b4c1f4fc5";
+    "0fb3b3826e6efcde39cd8988b2b57f92d38fd532fc446afb7b2ca8cbb7ba236f";
 
 constexpr size_t kRequests = 6000;
 
