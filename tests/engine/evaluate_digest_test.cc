@@ -42,7 +42,7 @@ namespace stepwise::engine {
 namespace {
 
 constexpr char kGolden[] =
-    "0fb3b3826e6efcde39cd8988b2b57f92d38fd532fc446afb7b2ca8cbb7ba236f";
+    "ac1b112165fda459b1956d14def476fcba2c310abece247ad7312977f78ee19f";
 
 constexpr size_t kRequests = 6000;
 
