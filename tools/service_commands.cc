@@ -92,7 +92,10 @@ int CallGovernance(const std::string& request_path, Call call,
   absl::StatusOr<Request> request = ReadRequest<Request>(request_path);
   if (!request.ok()) {
     std::cerr << "stepwise: " << request.status().message() << "\n";
-    return kExitUsage;
+    // A file that is not the request is a bad request (1), as for Evaluate;
+    // one that cannot be read is a usage error (2).
+    return absl::IsInvalidArgument(request.status()) ? kExitCheckFailed
+                                                     : kExitUsage;
   }
   Response response;
   *status = call(*request, &response);

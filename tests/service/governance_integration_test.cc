@@ -836,6 +836,16 @@ TEST(GovernanceTest, StepwiseCallReachesEveryGovernanceMethod) {
   EXPECT_THAT(r.err, HasSubstr("PERMISSION_DENIED"));
   EXPECT_EQ(call({"--rpc", "Reload"}).exit_code, 2);
   EXPECT_EQ(call({"--token-file", auditor}).exit_code, 2);
+  // A request file that is not the request is a bad request (1), as for
+  // Evaluate; one that does not exist is a usage error (2).
+  r = call({"--rpc", "GetDecision", file("bad.json", "{\"decisionId\": "),
+            "--token-file", auditor});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("not a GetDecisionRequest"));
+  EXPECT_EQ(call({"--rpc", "GetDecision", f.dir + "/no-such.json",
+                  "--token-file", auditor})
+                .exit_code,
+            2);
   Stop(*f.server);
 }
 
