@@ -117,6 +117,7 @@ absl::StatusOr<std::pair<size_t, size_t>> BodyMembers(absl::string_view body) {
 
 // Where the chain stands when the writer starts.
 struct WriterState {
+  std::unique_ptr<DirLock> lock;  // held for the life of the log
   std::unique_ptr<WritableFile> file;
   uint64_t segment_number = 0;
   uint64_t segment_size = 0;
@@ -175,9 +176,12 @@ absl::StatusOr<std::string> Quarantine(FileSystem& fs, const std::string& dir,
 // newest segment for appending.
 absl::StatusOr<WriterState> Recover(FileSystem& fs, const std::string& dir) {
   STEPWISE_RETURN_IF_ERROR(fs.CreateDir(dir));
+  WriterState state;
+  // Before anything is read or moved aside: a second writer would fork the
+  // chain, and two recoveries could quarantine each other's records.
+  STEPWISE_ASSIGN_OR_RETURN(state.lock, fs.LockDir(dir));
   STEPWISE_ASSIGN_OR_RETURN(std::vector<Segment> segments,
                             ListSegments(fs, dir));
-  WriterState state;
   if (segments.empty()) {
     STEPWISE_ASSIGN_OR_RETURN(
         state.file, fs.CreateExclusive(JoinPath(dir, SegmentFileName(1))));
@@ -275,7 +279,8 @@ constexpr size_t kMaxExpectedBatch = 64;
 class AuditLogImpl final : public AuditLog {
  public:
   AuditLogImpl(AuditLogOptions options, FileSystem* fs, WriterState state)
-      : options_(std::move(options)),
+      : lock_(std::move(state.lock)),
+        options_(std::move(options)),
         fs_(fs),
         recovered_(std::move(state.recovered)),
         file_(std::move(state.file)),
@@ -372,6 +377,8 @@ class AuditLogImpl final : public AuditLog {
         work_.Signal();
       }
       writer_.join();
+      // Nothing more is written: another writer may have the folder now.
+      lock_.reset();
     });
   }
 
@@ -564,6 +571,8 @@ class AuditLogImpl final : public AuditLog {
     return fs_->SyncDir(options_.dir);
   }
 
+  // The folder is ours until Close() has stopped the writer (then reset).
+  std::unique_ptr<DirLock> lock_;
   const AuditLogOptions options_;
   FileSystem* const fs_;
   const std::string recovered_;

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "service/audit/format.h"
 
 namespace stepwise::service::audit {
 namespace {
@@ -209,6 +211,38 @@ std::string ParentDir(absl::string_view path) {
   if (slash == absl::string_view::npos) return ".";
   if (slash == 0) return "/";
   return std::string(path.substr(0, slash));
+}
+
+namespace {
+
+class FlockDirLock final : public DirLock {
+ public:
+  explicit FlockDirLock(int fd) : fd_(fd) {}
+  ~FlockDirLock() override { ::close(fd_); }  // closing lets the lock go
+
+ private:
+  const int fd_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DirLock>> FileSystem::LockDir(
+    const std::string& dir) {
+  const std::string path = JoinPath(dir, kLockFileName);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return PosixError(errno, "open", path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error_number = errno;
+    ::close(fd);
+    if (error_number == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the audit folder ", dir, " is in use by another writer (", path,
+          " is locked): one server per audit folder, or the chain would "
+          "fork"));
+    }
+    return PosixError(error_number, "flock", path);
+  }
+  return std::make_unique<FlockDirLock>(fd);
 }
 
 }  // namespace stepwise::service::audit

@@ -36,6 +36,12 @@ class WritableFile {
   virtual absl::Status Close() = 0;
 };
 
+// A claim on a folder, held until destroyed (FileSystem::LockDir).
+class DirLock {
+ public:
+  virtual ~DirLock() = default;
+};
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
@@ -69,6 +75,13 @@ class FileSystem {
   virtual absl::StatusOr<uint32_t> Permissions(const std::string& path) = 0;
   // chmod 0600.
   virtual absl::Status SetOwnerOnly(const std::string& path) = 0;
+  // Claims `dir` (which must exist) for one writer: an exclusive advisory
+  // lock (flock) on dir/LOCK, held until the result is destroyed and let go
+  // by the kernel when the process dies. FAILED_PRECONDITION while another
+  // holder, in this process or another, has it. Not pure: every file system
+  // here works on real folders, so wrappers inherit the POSIX lock.
+  virtual absl::StatusOr<std::unique_ptr<DirLock>> LockDir(
+      const std::string& dir);
 };
 
 // The POSIX file system. Never null; lives for the whole process.

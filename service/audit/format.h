@@ -31,6 +31,8 @@ inline constexpr size_t kHashSuffixLength = 75;
 // The audit log folder the server and `stepwise audit show ID` use when
 // none is given (relative to the working directory).
 inline constexpr absl::string_view kDefaultAuditDir = "stepwise-audit";
+// The file a writer holds locked while the folder is its (FileSystem::LockDir).
+inline constexpr absl::string_view kLockFileName = "LOCK";
 
 inline constexpr absl::string_view kKindDecision = "decision";
 inline constexpr absl::string_view kKindActivation = "activation";

@@ -747,7 +747,13 @@ TEST(ServerTest, StartUpFailsWithAClearMessage) {
          std::to_string(first->port()), "--metrics-port", "-1"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_THAT(r.err, HasSubstr("cannot listen on 127.0.0.1:"));
+    // An audit folder another server writes to: one writer per folder, or
+    // the chain would fork. The first server is not disturbed.
+    r = RunCommand(kServerBin, ServerArgs(dir + "/audit-b"));
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("is in use by another writer"));
     StopServer(*first);
+    EXPECT_EQ(VerifiedRecords(dir + "/audit-b"), 1);  // its activation
   }
   {
     // A bad flag is a usage error.

@@ -114,6 +114,29 @@ TEST(AuditLogTest, RoundTripAndChain) {
   EXPECT_EQ(verified.head_hash, stats.head_hash);
 }
 
+// One writer per folder: a second log on a folder another one writes to is
+// refused before it reads or moves anything, and gets it once the first
+// has closed (or its process has died: the kernel lets the lock go).
+TEST(AuditLogTest, ASecondWriterOnTheSameFolderIsRefused) {
+  const std::string dir = FreshDir();
+  auto first = MustOpen(Options(dir));
+  ASSERT_TRUE(AppendAndWait(*first, 1, 3)[1].status.ok());
+  absl::StatusOr<std::unique_ptr<AuditLog>> second =
+      AuditLog::Open(Options(dir));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr("is in use by another writer"));
+  // The first goes on, and the chain is one chain.
+  ASSERT_TRUE(AppendAndWait(*first, 3, 4)[0].status.ok());
+  first->Close();
+  auto next = MustOpen(Options(dir));
+  ASSERT_NE(next, nullptr);
+  EXPECT_EQ(next->stats().last_seq, 3u);
+  next.reset();
+  EXPECT_EQ(MustVerify(dir).records_checked, 3u);
+}
+
 TEST(AuditLogTest, ReopenContinuesTheChain) {
   const std::string dir = FreshDir();
   std::string head;
