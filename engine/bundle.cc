@@ -153,6 +153,9 @@ class Loader {
   std::unique_ptr<CompiledBundle> bundle_;
   std::vector<Diagnostic> diagnostics_;
   std::set<std::string> rule_ids_;
+  // False until the ruleset's rule list was read: test cases' rule ids are
+  // checked only then (a broken ruleset would make every id "unknown").
+  bool rules_listed_ = false;
 };
 
 void Loader::ReportIssues(YamlFile& file, const YAML::Node& node,
@@ -179,15 +182,19 @@ LoadResult Loader::Run() {
     } else if (parts.size() == 2 && parts[0] == "tests") {
       tests.push_back(path);
     } else {
-      diagnostics_.push_back(Diagnostic{path, 0, 0,
+      // A whole-file problem: shown at the file's start, so that every
+      // diagnostic naming a file has file:line:column.
+      diagnostics_.push_back(Diagnostic{path, 1, 1,
                                         "not part of a bundle: YAML files "
                                         "belong at the top (the ruleset), in "
                                         "instruments/ or in tests/"});
     }
   }
   if (rulesets.size() != 1) {
+    // A folder has no line; a second ruleset file is shown at its start.
+    const int at = rulesets.empty() ? 0 : 1;
     diagnostics_.push_back(Diagnostic{
-        rulesets.empty() ? "." : rulesets[1], 0, 0,
+        rulesets.empty() ? "." : rulesets[1], at, at,
         rulesets.empty()
             ? "no ruleset: a bundle needs exactly one YAML file at its top "
               "level"
@@ -717,6 +724,7 @@ void Loader::LoadRules(YamlFile& file, const YAML::Node& rules) {
                             bundle_->options.max_rules));
     return;
   }
+  rules_listed_ = true;
   for (const YAML::Node& r : rules) {
     if (!file.CheckMap(r, "rule",
                        {"id", "title", "when", "action", "to_step", "refer_to",
@@ -928,6 +936,7 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
       }
       auto check_ids = [&](const YAML::Node& node,
                            const std::vector<std::string>& ids) {
+        if (!rules_listed_) return;
         for (const std::string& id : ids) {
           if (rule_ids_.count(id) == 0) {
             file.Error(node, absl::StrCat("unknown rule id '", id, "'"));
