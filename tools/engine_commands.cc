@@ -216,7 +216,10 @@ void RegisterEngineCommands(CLI::App& app, int* exit_code) {
     auto* text = Keep<std::string>();
     auto* request = Keep<std::string>();
     auto* dir = Keep<std::string>();
-    cmd->add_option("EXPR", *text, "the expression")->required();
+    cmd->add_option("EXPR", *text,
+                    "the expression (one that starts with '-' goes after "
+                    "'--': stepwise expr -- '-phq9.change > 2')")
+        ->required();
     cmd->add_option("--request", *request,
                     "EvaluateRequest as JSON (default: no facts)");
     cmd->add_option("--bundle", *dir,
