@@ -42,7 +42,7 @@ namespace stepwise::engine {
 namespace {
 
 constexpr char kGolden[] =
-    "ac1b112165fda459b1956d14def476fcba2c310abece247ad7312977f78ee19f";
+    "0d133ec0cbb696e5320d3f42ab9012fded78429c8306cc389b673ee53eb9e2a7";
 
 constexpr size_t kRequests = 6000;
 
