@@ -22,7 +22,6 @@ void RegisterAuditCommands(CLI::App& app, int* exit_code) {
 
   // Owned by the callbacks, which CLI11 keeps for the life of `app`.
   auto dir = std::make_shared<std::string>();
-  auto decision_id = std::make_shared<std::string>();
 
   CLI::App* verify = group->add_subcommand(
       "verify", "Recompute the whole chain; exit 1 at the first break");
