@@ -186,11 +186,10 @@ void ScoreAdministration(const InstrumentDef& def,
     warnings->push_back(absl::StrCat(
         def.id, " (", prefix(), "): ", missing, " of ", def.item_count(),
         " items missing (", absl::StrJoin(missing_names, ", "),
-        "), more than the ", def.max_missing,
-        " allowed: no total",
-        has_given_total ? absl::StrCat(" (the total sent, ", given,
-                                       ", is not used)")
-                        : "",
+        "), more than the ", def.max_missing, " allowed: no total",
+        has_given_total
+            ? absl::StrCat(" (the total sent, ", given, ", is not used)")
+            : "",
         "; the answered items still count"));
   }
 

@@ -24,7 +24,8 @@ class ScoringTest : public ::testing::Test {
   void SetUp() override { bundle_ = MustLoad(testing::BaseFiles()); }
 
   // `assessments` is the JSON array body.
-  v1::EvaluateRequest Make(const std::string& assessments, const std::string& extra = "") {
+  v1::EvaluateRequest Make(const std::string& assessments,
+                           const std::string& extra = "") {
     return Request(absl::StrCat(
         R"({"subjectId": "s", "currentStep": 2, "weeksAtStep": 3,
             "asOf": "2026-11-20T12:00:00Z", "assessments": [)",
@@ -32,8 +33,10 @@ class ScoringTest : public ::testing::Test {
   }
 
   // The fact's value as JSON, or its error.
-  std::string Fact(const v1::EvaluateRequest& request, const std::string& expr) {
-    ExpressionResult r = EvaluateExpression(*bundle_, expr, &request, absl::UnixEpoch());
+  std::string Fact(const v1::EvaluateRequest& request,
+                   const std::string& expr) {
+    ExpressionResult r =
+        EvaluateExpression(*bundle_, expr, &request, absl::UnixEpoch());
     EXPECT_THAT(r.issues, IsEmpty());
     if (!r.violations.empty()) return "violation: " + r.violations[0].field;
     return r.error.empty() ? r.json_value : "error: " + r.error;
@@ -41,7 +44,8 @@ class ScoringTest : public ::testing::Test {
 
   std::vector<std::string> ViolationFields(const v1::EvaluateRequest& request) {
     std::vector<std::string> fields;
-    for (const FieldViolation& v : ValidateRequest(*bundle_, request, absl::UnixEpoch())) {
+    for (const FieldViolation& v :
+         ValidateRequest(*bundle_, request, absl::UnixEpoch())) {
       fields.push_back(v.field);
     }
     return fields;
@@ -105,22 +109,26 @@ TEST_F(ScoringTest, TooManyMissingItemsGiveNoTotalAndAWarning) {
 
 TEST_F(ScoringTest, GivenTotalMustAgreeWithTheItems) {
   // Full items summing to 8 with total 9: rejected.
-  auto request = Make(absl::StrCat(std::string(kPhq9Full).substr(0, std::string(kPhq9Full).size() - 1),
-                                   R"(, "total": 9})"));
+  auto request = Make(absl::StrCat(
+      std::string(kPhq9Full).substr(0, std::string(kPhq9Full).size() - 1),
+      R"(, "total": 9})"));
   EXPECT_THAT(ViolationFields(request), ElementsAre("assessments[0].total"));
   // With too many missing, the total must lie in [sum, sum + max of missing].
   const std::string partial =
       R"({"instrument": "phq9", "items": {"item1": 1, "item2": 1, "item3": 1, "item4": 1,
           "item5": 1, "item9": 0}, "administeredAt": "2026-11-20T09:00:00Z", "total": )";
-  EXPECT_THAT(ViolationFields(Make(partial + "4}")), ElementsAre("assessments[0].total"));
+  EXPECT_THAT(ViolationFields(Make(partial + "4}")),
+              ElementsAre("assessments[0].total"));
   EXPECT_THAT(ViolationFields(Make(partial + "5}")), IsEmpty());
   EXPECT_THAT(ViolationFields(Make(partial + "14}")), IsEmpty());
-  EXPECT_THAT(ViolationFields(Make(partial + "15}")), ElementsAre("assessments[0].total"));
+  EXPECT_THAT(ViolationFields(Make(partial + "15}")),
+              ElementsAre("assessments[0].total"));
   // Consistent, but not used: too many items are missing for a total (the
   // spec's facts table), so phq9.total is absent and a warning says why.
   EXPECT_EQ(Fact(Make(partial + "14}"), "has(phq9.total)"), "false");
   // A total alone: items absent.
-  request = Make(R"({"instrument": "phq9", "total": 12, "administeredAt": "2026-11-20T09:00:00Z"})");
+  request = Make(
+      R"({"instrument": "phq9", "total": 12, "administeredAt": "2026-11-20T09:00:00Z"})");
   EXPECT_EQ(Fact(request, "phq9.total"), "12");
   EXPECT_EQ(Fact(request, "has(phq9.item9)"), "false");
 }
@@ -145,7 +153,8 @@ TEST_F(ScoringTest, CssrsSkipLogicCountsUnaskedItemsAsZero) {
           "administeredAt": "2026-11-20T09:00:00Z"})");
   EXPECT_THAT(ViolationFields(request), ElementsAre("assessments[0].items.q1"));
   // No total exists for the C-SSRS.
-  request = Make(R"({"instrument": "cssrs", "total": 2, "administeredAt": "2026-11-20T09:00:00Z"})");
+  request = Make(
+      R"({"instrument": "cssrs", "total": 2, "administeredAt": "2026-11-20T09:00:00Z"})");
   EXPECT_THAT(ViolationFields(request), ElementsAre("assessments[0].total"));
 }
 
@@ -166,7 +175,8 @@ TEST_F(ScoringTest, CurrentPreviousAndBaselineFollowTimeNotRequestOrder) {
   EXPECT_EQ(Fact(request, "phq9.reliable_deterioration"), "false");
   EXPECT_EQ(Fact(request, "gad7.change"), "9");
   // pct_change is absent when the baseline total is 0.
-  EXPECT_THAT(Fact(request, "gad7.pct_change"), HasSubstr("absent gad7.pct_change"));
+  EXPECT_THAT(Fact(request, "gad7.pct_change"),
+              HasSubstr("absent gad7.pct_change"));
   EXPECT_EQ(Fact(request, "gad7.reliable_deterioration"), "true");
 }
 
@@ -183,12 +193,13 @@ TEST_F(ScoringTest, EveryViolationIsReportedAtOnce) {
         {"instrument": "cssrs", "items": {"q1": 0, "q2": 0, "q6": 0}, "administeredAt": "2026-11-19T09:00:00Z"},
         {"instrument": "cssrs", "items": {"q1": 0, "q2": 0, "q6": 0}, "administeredAt": "2026-11-19T09:00:00Z"}
       ]})");
-  EXPECT_THAT(ViolationFields(request),
-              ElementsAre("subject_id", "current_step", "weeks_at_step", "flags[1]",
-                          "assessments[0].items.item1", "assessments[0].items.item10",
-                          "assessments[1].instrument", "assessments[2]",
-                          "assessments[3].administered_at",
-                          "assessments[4].administered_at"));
+  EXPECT_THAT(
+      ViolationFields(request),
+      ElementsAre("subject_id", "current_step", "weeks_at_step", "flags[1]",
+                  "assessments[0].items.item1", "assessments[0].items.item10",
+                  "assessments[1].instrument", "assessments[2]",
+                  "assessments[3].administered_at",
+                  "assessments[4].administered_at"));
   // The same-instant C-SSRS pair is reported once the rest is fixed.
   const auto twins = Request(R"({
       "subjectId": "s", "currentStep": 1, "asOf": "2026-11-20T12:00:00Z",
@@ -196,20 +207,25 @@ TEST_F(ScoringTest, EveryViolationIsReportedAtOnce) {
         {"instrument": "cssrs", "items": {"q1": 0, "q2": 0, "q6": 0}, "administeredAt": "2026-11-19T09:00:00Z"},
         {"instrument": "cssrs", "items": {"q1": 1, "q2": 0, "q6": 0}, "administeredAt": "2026-11-19T09:00:00Z"}
       ]})");
-  EXPECT_THAT(ViolationFields(twins), ElementsAre("assessments[1].administered_at"));
-  std::vector<FieldViolation> v = ValidateRequest(*bundle_, request, absl::UnixEpoch());
+  EXPECT_THAT(ViolationFields(twins),
+              ElementsAre("assessments[1].administered_at"));
+  std::vector<FieldViolation> v =
+      ValidateRequest(*bundle_, request, absl::UnixEpoch());
   EXPECT_EQ(v[4].description, "4 is outside 0..3 for phq9");
 }
 
 TEST_F(ScoringTest, AsOfDefaultsToTheReceivedTime) {
   auto request = Make(kPhq9Full);
   request.clear_as_of();
-  const absl::Time received = absl::FromUnixSeconds(1795780800);  // 2026-11-27T12:00:00Z
-  ExpressionResult r = EvaluateExpression(*bundle_, "phq9.days_since", &request, received);
+  const absl::Time received =
+      absl::FromUnixSeconds(1795780800);  // 2026-11-27T12:00:00Z
+  ExpressionResult r =
+      EvaluateExpression(*bundle_, "phq9.days_since", &request, received);
   EXPECT_EQ(r.json_value, "7.125");
   // An administration after as_of is bad input.
   request.mutable_as_of()->set_seconds(1763640000);  // 2025-11-20T12:00:00Z
-  EXPECT_THAT(ViolationFields(request), ElementsAre("assessments[0].administered_at"));
+  EXPECT_THAT(ViolationFields(request),
+              ElementsAre("assessments[0].administered_at"));
 }
 
 TEST_F(ScoringTest, NoAssessmentsIsValid) {
