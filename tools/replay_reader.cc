@@ -130,6 +130,14 @@ using ::google::protobuf::Descriptor;
 using ::google::protobuf::EnumDescriptor;
 using ::google::protobuf::FieldDescriptor;
 
+// A name's first eight bytes, zero-padded: the head NameHash and the lookups
+// compare before anything else.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameHead(absl::string_view name) {
+  uint64_t head = 0;
+  std::memcpy(&head, name.data(), std::min<size_t>(name.size(), 8));
+  return head;
+}
+
 // A name's hash, eight bytes at a time, mixed so that a sum of hashes (an
 // item set's signature, FastReaderScratch) tells sets apart; `*head` gets
 // the name's first eight bytes, zero-padded. Inline: it runs for every
@@ -150,16 +158,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t ShortNameHash(size_t size,
 }
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t NameHash(absl::string_view name,
                                                       uint64_t* head) {
-  const auto chunk_of = [](absl::string_view rest) {
-    uint64_t chunk = 0;
-    std::memcpy(&chunk, rest.data(), std::min<size_t>(rest.size(), 8));
-    return chunk;
-  };
-  *head = chunk_of(name);
+  *head = NameHead(name);
   uint64_t h = NameMix(0x9e3779b97f4a7c15u ^ name.size(), *head);
   while (name.size() > 8) {
     name.remove_prefix(8);
-    h = NameMix(h, chunk_of(name));
+    h = NameMix(h, NameHead(name));
   }
   return NameFinish(h);
 }
@@ -290,8 +293,8 @@ class MessageShape {
       fields_[static_cast<size_t>(i)].index = i;
       fields_[static_cast<size_t>(i)].number = type->field(i)->number();
       fields_[static_cast<size_t>(i)].name = type->field(i)->name();
-      NameHash(type->field(i)->name(),
-               &fields_[static_cast<size_t>(i)].name_head);
+      fields_[static_cast<size_t>(i)].name_head =
+          NameHead(type->field(i)->name());
     }
     names_.Reset(2 * fields_.size());
     for (const FieldShape& f : fields_) {
@@ -317,8 +320,7 @@ class MessageShape {
   // name out of that order is hashed.
   ABSL_ATTRIBUTE_ALWAYS_INLINE const FieldShape* FindNext(
       absl::string_view name, size_t* cursor) const {
-    uint64_t head = 0;
-    std::memcpy(&head, name.data(), std::min<size_t>(name.size(), 8));
+    const uint64_t head = NameHead(name);
     const size_t stop = std::min(*cursor + kLookAhead, fields_.size());
     for (size_t k = *cursor; k < stop; ++k) {
       const FieldShape& f = fields_[k];
