@@ -154,11 +154,6 @@ std::string ParsePrincipal(const std::map<std::string, YAML::Node>& fields,
   return name;
 }
 
-// The role names a file may list: the roles, and `admin`, architecture §2's
-// name for the whole GovernanceService (governance + auditor).
-constexpr char kRoleNames[] = "evaluator, governance, auditor; admin";
-constexpr absl::string_view kAdmin = "admin";
-
 RoleSet ParseRoles(const std::map<std::string, YAML::Node>& fields,
                    const YAML::Node& entry, Problems* p) {
   RoleSet roles;
@@ -171,7 +166,7 @@ RoleSet ParseRoles(const std::map<std::string, YAML::Node>& fields,
     p->Add(node->Mark(),
            absl::StrCat("roles: expected a non-empty list, e.g. [evaluator] "
                         "(roles: ",
-                        kRoleNames, ")"));
+                        RoleNamesInFiles(), ")"));
     return roles;
   }
   std::set<std::string> listed;
@@ -185,18 +180,13 @@ RoleSet ParseRoles(const std::map<std::string, YAML::Node>& fields,
       p->Add(item.Mark(), absl::StrCat("role '", name, "' is listed twice"));
       continue;
     }
-    if (name == kAdmin) {
-      roles.Add(Role::kGovernance);
-      roles.Add(Role::kAuditor);
-      continue;
-    }
-    std::optional<Role> role = ParseRole(name);
-    if (!role.has_value()) {
+    const std::optional<RoleSet> named = RolesNamed(name);
+    if (!named.has_value()) {
       p->Add(item.Mark(), absl::StrCat("unknown role '", name,
-                                       "' (roles: ", kRoleNames, ")"));
+                                       "' (roles: ", RoleNamesInFiles(), ")"));
       continue;
     }
-    roles.Add(*role);
+    roles.Add(*named);
   }
   return roles;
 }

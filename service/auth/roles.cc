@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace stepwise::service::auth {
@@ -40,6 +41,29 @@ std::optional<Role> ParseRole(absl::string_view name) {
     if (RoleName(role) == name) return role;
   }
   return std::nullopt;
+}
+
+namespace {
+constexpr absl::string_view kAdmin = "admin";
+}  // namespace
+
+std::optional<RoleSet> RolesNamed(absl::string_view name) {
+  RoleSet roles;
+  if (name == kAdmin) {
+    roles.Add(Role::kGovernance);
+    roles.Add(Role::kAuditor);
+    return roles;
+  }
+  const std::optional<Role> role = ParseRole(name);
+  if (!role.has_value()) return std::nullopt;
+  roles.Add(*role);
+  return roles;
+}
+
+std::string RoleNamesInFiles() {
+  std::vector<absl::string_view> names;
+  for (Role role : kAllRoles) names.push_back(RoleName(role));
+  return absl::StrCat(absl::StrJoin(names, ", "), "; ", kAdmin);
 }
 
 std::string RoleSet::ToString() const {

@@ -43,6 +43,7 @@ class RoleSet {
   static constexpr RoleSet All() { return RoleSet(0x7); }
 
   void Add(Role role) { bits_ |= static_cast<uint8_t>(role); }
+  void Add(RoleSet other) { bits_ |= other.bits_; }
   bool Has(Role role) const {
     return (bits_ & static_cast<uint8_t>(role)) != 0;
   }
@@ -56,6 +57,14 @@ class RoleSet {
   constexpr explicit RoleSet(uint8_t bits) : bits_(bits) {}
   uint8_t bits_ = 0;
 };
+
+// The roles a name in a tokens or client certs file grants: its role, or
+// for `admin` (architecture §2's name for the GovernanceService's callers)
+// governance and auditor; nullopt for any other name.
+std::optional<RoleSet> RolesNamed(absl::string_view name);
+// "evaluator, governance, auditor; admin": the names a file may list, for
+// messages.
+std::string RoleNamesInFiles();
 
 // gRPC method full names, as the handlers name themselves to Authorize().
 inline constexpr char kEvaluateMethod[] =

@@ -99,6 +99,22 @@ TEST(RolesTest, RoleNamesRoundTrip) {
   EXPECT_EQ(ParseRole(""), std::nullopt);
 }
 
+// In files a name grants a set: one role, or `admin` for the whole
+// GovernanceService (never evaluator).
+TEST(RolesTest, NamesInFilesGrantSets) {
+  for (Role role : kAllRoles) {
+    std::optional<RoleSet> roles = RolesNamed(RoleName(role));
+    ASSERT_TRUE(roles.has_value());
+    EXPECT_EQ(roles->ToString(), RoleName(role));
+  }
+  std::optional<RoleSet> admin = RolesNamed("admin");
+  ASSERT_TRUE(admin.has_value());
+  EXPECT_EQ(admin->ToString(), "governance,auditor");
+  EXPECT_EQ(RolesNamed("Admin"), std::nullopt);
+  EXPECT_EQ(RolesNamed("root"), std::nullopt);
+  EXPECT_EQ(RoleNamesInFiles(), "evaluator, governance, auditor; admin");
+}
+
 TEST(RolesTest, RoleSet) {
   RoleSet set;
   EXPECT_TRUE(set.empty());
