@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -15,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/compiled_bundle.h"
 #include "engine/decide.h"
+#include "engine/expr/text.h"
 #include "engine/facts.h"
 #include "engine/yaml_util.h"
 #include "google/protobuf/util/json_util.h"
@@ -144,6 +148,11 @@ class Loader {
   void LoadRuleset(const std::string& path, const std::string& text);
   void LoadRules(YamlFile& file, const YAML::Node& rules);
   void LoadTests(const std::string& path, const std::string& text);
+  // A test case's `expect.facts`: each path a declared fact (or has() of a
+  // group), each value of the fact's type; null for absent. False if any
+  // entry is wrong (each reported).
+  bool LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
+                         std::vector<ExpectedFact>* out);
   void CompileCondition(YamlFile& file, const YAML::Node& node,
                         const std::string& text, const expr::Issue& issue);
   void ReportIssues(YamlFile& file, const YAML::Node& node,
@@ -930,7 +939,7 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
       const YAML::Node& expect = c["expect"];
       if (!file.CheckMap(expect, "expect",
                          {"action", "step", "matched", "refer_to",
-                          "unevaluated", "warnings", "violations"},
+                          "unevaluated", "warnings", "facts", "violations"},
                          {})) {
         continue;
       }
@@ -950,16 +959,37 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
           file.Error(expect["violations"],
                      "violations must name at least one field");
         }
-        if (expect["action"] || expect["matched"] || expect["step"]) {
+        if (expect["action"] || expect["matched"] || expect["step"] ||
+            expect["facts"]) {
           file.Error(expect,
-                     "a bad-input case expects violations, not an outcome");
+                     "a bad-input case expects violations, not an outcome "
+                     "or facts");
         }
         bundle_->tests.push_back(std::move(tc));
         continue;
       }
-      if (!expect["action"] || !expect["step"] || !expect["matched"]) {
+      if (expect["facts"]) {
+        if (!LoadExpectedFacts(file, expect["facts"], &tc.facts)) continue;
+      }
+      const int outcome_keys = (expect["action"] ? 1 : 0) +
+                               (expect["step"] ? 1 : 0) +
+                               (expect["matched"] ? 1 : 0);
+      if (outcome_keys == 0 && expect["facts"] && !expect["refer_to"] &&
+          !expect["unevaluated"]) {
+        tc.expects_outcome = false;  // a case about derived facts only
+        if (expect["warnings"]) {
+          tc.warnings = static_cast<int>(
+              file.Int(expect["warnings"], "warnings", 0, 1000).value_or(0));
+        }
+        bundle_->tests.push_back(std::move(tc));
+        continue;
+      }
+      if (outcome_keys != 3) {
         file.Error(expect,
-                   "expect needs action, step and matched (or violations)");
+                   expect["facts"]
+                       ? "expect needs action, step and matched, or only facts"
+                       : "expect needs action, step and matched (or "
+                         "violations, or facts)");
         continue;
       }
       std::optional<std::string> action =
@@ -991,6 +1021,144 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
   } catch (const YAML::Exception& e) {
     file.Error(e.mark, absl::StrCat("YAML error: ", e.msg));
   }
+}
+
+bool Loader::LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
+                               std::vector<ExpectedFact>* out) {
+  if (!node.IsMap() || node.size() == 0) {
+    file.Error(node,
+               "facts must map fact paths to the values expected (null: "
+               "absent), e.g. {phq9.severity: mild, gad7.total: null}");
+    return false;
+  }
+  bool ok = true;
+  std::set<std::string> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
+    const std::string path = key.IsScalar() ? key.Scalar() : "";
+    if (!seen.insert(path).second) {
+      file.Error(key, absl::StrCat("fact '", path, "' is expected twice"));
+      ok = false;
+      continue;
+    }
+    ExpectedFact fact;
+    fact.path = path;
+    fact.line = key.Mark().line + 1;
+    // has(<group>): whether the request holds that instrument (or its
+    // previous / baseline administration).
+    expr::Type type = expr::Type::Bool();
+    const expr::FactDecl* decl = nullptr;
+    if (absl::StartsWith(path, "has(") && absl::EndsWith(path, ")")) {
+      const std::string group = path.substr(4, path.size() - 5);
+      const std::optional<uint32_t> slot = bundle_->decls.FindGroup(group);
+      if (!slot) {
+        file.Error(key, absl::StrCat("'", group,
+                                     "' is not an instrument or an "
+                                     "administration has() can test"));
+        ok = false;
+        continue;
+      }
+      fact.slot = *slot;
+    } else {
+      decl = bundle_->decls.FindFact(path);
+      if (decl == nullptr) {
+        std::string message = absl::StrCat("unknown fact '", path, "'");
+        const std::string nearest =
+            expr::NearestName(path, bundle_->decls.AllPaths());
+        if (!nearest.empty()) {
+          absl::StrAppend(&message, "; did you mean '", nearest, "'?");
+        }
+        file.Error(key, std::move(message));
+        ok = false;
+        continue;
+      }
+      if (decl->type.kind == expr::Kind::kList) {
+        file.Error(
+            key, absl::StrCat("'", path, "' is a list (", decl->type.ToString(),
+                              "); facts can expect single values"));
+        ok = false;
+        continue;
+      }
+      fact.slot = decl->slot;
+      type = decl->type;
+    }
+
+    if (value.IsNull()) {
+      fact.kind = ExpectedFact::Kind::kAbsent;
+      out->push_back(std::move(fact));
+      continue;
+    }
+    const std::string what = absl::StrCat("the value of ", path);
+    bool parsed = false;
+    switch (type.kind) {
+      case expr::Kind::kBool: {
+        const std::optional<bool> b = file.Bool(value, what);
+        if (b) {
+          fact.kind = ExpectedFact::Kind::kBool;
+          fact.b = *b;
+          parsed = true;
+        }
+        break;
+      }
+      case expr::Kind::kInt: {
+        const std::optional<int64_t> i =
+            file.Int(value, what, std::numeric_limits<int64_t>::min(),
+                     std::numeric_limits<int64_t>::max());
+        if (i) {
+          fact.kind = ExpectedFact::Kind::kInt;
+          fact.i = *i;
+          parsed = true;
+        }
+        break;
+      }
+      case expr::Kind::kDouble: {
+        // A plain number; compared exactly (the shortest text that reads
+        // back as the double, as `stepwise eval --explain` prints it).
+        double d = 0;
+        const std::string text = value.IsScalar() ? value.Scalar() : "";
+        const auto result =
+            std::from_chars(text.data(), text.data() + text.size(), d);
+        if (!value.IsScalar() || value.Tag() == "!" || text.empty() ||
+            result.ec != std::errc() ||
+            result.ptr != text.data() + text.size() || !std::isfinite(d)) {
+          file.Error(value, absl::StrCat(what, " must be a number"));
+        } else {
+          fact.kind = ExpectedFact::Kind::kDouble;
+          fact.d = d;
+          parsed = true;
+        }
+        break;
+      }
+      case expr::Kind::kString: {
+        if (!value.IsScalar()) {
+          file.Error(value, absl::StrCat(what, " must be text"));
+          break;
+        }
+        fact.kind = ExpectedFact::Kind::kString;
+        fact.s = value.Scalar();
+        if (decl != nullptr && !decl->allowed_values.empty() &&
+            std::find(decl->allowed_values.begin(), decl->allowed_values.end(),
+                      fact.s) == decl->allowed_values.end()) {
+          file.Error(value,
+                     absl::StrCat(
+                         "'", fact.s, "' is not a value ", path, " can take (",
+                         absl::StrJoin(decl->allowed_values, ", "), ")"));
+          break;
+        }
+        parsed = true;
+        break;
+      }
+      case expr::Kind::kList:
+        break;  // refused above
+    }
+    if (!parsed) {
+      ok = false;
+      continue;
+    }
+    out->push_back(std::move(fact));
+  }
+  return ok;
 }
 
 }  // namespace

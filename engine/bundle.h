@@ -4,6 +4,7 @@
 #ifndef STEPWISE_ENGINE_BUNDLE_H_
 #define STEPWISE_ENGINE_BUNDLE_H_
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -33,6 +34,26 @@ struct RuleSummary {
   int line = 0;
 };
 
+// A fact a test case expects its request to yield (`expect.facts`): a
+// declared fact ("phq9.severity") or a group's presence ("has(baseline.phq9)").
+struct ExpectedFact {
+  std::string path;  // as written
+  int line = 0;      // of the entry, for messages
+  uint32_t slot = 0;
+  // What is expected. kAbsent: the fact must be absent (`null` in YAML).
+  enum class Kind {
+    kAbsent,
+    kBool,
+    kInt,
+    kDouble,
+    kString
+  } kind = Kind::kAbsent;
+  bool b = false;
+  int64_t i = 0;
+  double d = 0;
+  std::string s;
+};
+
 // One test case of the bundle, parsed at load.
 struct TestCase {
   std::string name;
@@ -47,6 +68,10 @@ struct TestCase {
   std::optional<std::vector<std::string>> refer_to;
   std::optional<std::vector<std::string>> unevaluated;
   std::optional<int> warnings;
+  // Without action/step/matched the case checks only these (and that the
+  // request is accepted).
+  bool expects_outcome = true;
+  std::vector<ExpectedFact> facts;
   std::vector<std::string> violations;
   std::string note;
 };

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/engine.h"
+#include "engine/compiled_bundle.h"
+#include "engine/expr/program.h"
 #include "engine/facts.h"
 
 namespace stepwise::engine {
@@ -47,6 +49,70 @@ void CompareList(absl::string_view what, std::vector<std::string> expected,
   }
 }
 
+void CompareWarnings(const TestCase& tc, const v1::Decision& d, std::string* diff) {
+  if (tc.warnings && *tc.warnings != d.warnings_size()) {
+    absl::StrAppend(diff, "warnings: expected ", *tc.warnings, ", got ",
+                    d.warnings_size(), " [", absl::StrJoin(d.warnings(), "; "), "]\n");
+  }
+}
+
+bool Same(const ExpectedFact& want, const expr::Value& got) {
+  switch (want.kind) {
+    case ExpectedFact::Kind::kAbsent:
+      return got.tag == expr::Tag::kAbsent;
+    case ExpectedFact::Kind::kBool:
+      return got.tag == expr::Tag::kBool && got.b == want.b;
+    case ExpectedFact::Kind::kInt:
+      return got.tag == expr::Tag::kInt && got.i == want.i;
+    case ExpectedFact::Kind::kDouble:
+      return got.tag == expr::Tag::kDouble && got.d == want.d;
+    case ExpectedFact::Kind::kString:
+      return got.tag == expr::Tag::kString && got.s != nullptr && *got.s == want.s;
+  }
+  return false;
+}
+
+std::string Describe(const ExpectedFact& want) {
+  switch (want.kind) {
+    case ExpectedFact::Kind::kAbsent:
+      return "absent";
+    case ExpectedFact::Kind::kBool:
+      return expr::FormatValue(expr::Value::Bool(want.b));
+    case ExpectedFact::Kind::kInt:
+      return expr::FormatValue(expr::Value::Int(want.i));
+    case ExpectedFact::Kind::kDouble:
+      return expr::FormatValue(expr::Value::Double(want.d));
+    case ExpectedFact::Kind::kString:
+      return expr::FormatValue(expr::Value::String(&want.s));
+  }
+  return "?";
+}
+
+std::string Describe(const expr::Value& got) {
+  return got.tag == expr::Tag::kAbsent ? "absent" : expr::FormatValue(got);
+}
+
+// Derives the request's facts again (Evaluate keeps them to itself) and
+// compares the ones the case names, in the order it names them.
+void CompareFacts(const Bundle& bundle, const TestCase& tc, std::string* diff) {
+  const CompiledBundle& compiled = bundle.compiled();
+  FactTable table(compiled);
+  std::vector<FieldViolation> violations;
+  std::vector<std::string> warnings;
+  if (!DeriveFacts(compiled, tc.request, ResolveAsOf(tc.request, absl::UnixEpoch()),
+                   &table, &violations, &warnings)) {
+    absl::StrAppend(diff, "facts: the request was rejected\n");
+    return;
+  }
+  for (const ExpectedFact& want : tc.facts) {
+    const expr::Value& got = table.slots()[want.slot];
+    if (!Same(want, got)) {
+      absl::StrAppend(diff, "facts.", want.path, ": expected ", Describe(want), ", got ",
+                      Describe(got), "\n");
+    }
+  }
+}
+
 }  // namespace
 
 TestReport RunBundleTests(const Bundle& bundle) {
@@ -83,6 +149,10 @@ TestReport RunBundleTests(const Bundle& bundle) {
       for (const FieldViolation& v : result.violations) {
         absl::StrAppend(&diff, "request rejected: ", v.field, ": ", v.description, "\n");
       }
+    } else if (!tc.expects_outcome) {
+      const v1::Decision& d = result.decision;
+      for (const v1::MatchedRule& m : d.matched_rules()) ++fired[m.rule_id()];
+      CompareWarnings(tc, d, &diff);
     } else {
       const v1::Decision& d = result.decision;
       for (const v1::MatchedRule& m : d.matched_rules()) ++fired[m.rule_id()];
@@ -105,10 +175,10 @@ TestReport RunBundleTests(const Bundle& bundle) {
         }
         CompareList("unevaluated", *tc.unevaluated, undecided, &diff);
       }
-      if (tc.warnings && *tc.warnings != d.warnings_size()) {
-        absl::StrAppend(&diff, "warnings: expected ", *tc.warnings, ", got ",
-                        d.warnings_size(), " [", absl::StrJoin(d.warnings(), "; "), "]\n");
-      }
+      CompareWarnings(tc, d, &diff);
+    }
+    if (result.ok() && !tc.facts.empty()) {
+      CompareFacts(bundle, tc, &diff);
     }
     cr.passed = diff.empty();
     cr.diff = std::move(diff);
