@@ -42,7 +42,7 @@ namespace stepwise::engine {
 namespace {
 
 constexpr char kGolden[] =
-    "0d133ec0cbb696e5320d3f42ab9012fded78429c8306cc389b673ee53eb9e2a7";
+    "8eac4fb51f832de25546900d13ffd689139bd3f9ca7720697544f904d30ed552";
 
 constexpr size_t kRequests = 6000;
 
