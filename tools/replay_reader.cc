@@ -17,7 +17,12 @@
 #include <utility>
 #include <vector>
 
-#if defined(__SSE2__)
+// The scans below read 16 bytes at a time with SSE2 where the compiler has
+// it (every x86-64), and a byte at a time elsewhere (arm64, say).
+// STEPWISE_PORTABLE_SCAN builds the byte-at-a-time paths on x86-64 too, so
+// that the tests run what other CPUs run (tests/tools/CMakeLists.txt).
+#if defined(__SSE2__) && !defined(STEPWISE_PORTABLE_SCAN)
+#define STEPWISE_SCAN_SSE2 1
 #include <emmintrin.h>
 #endif
 
@@ -44,7 +49,7 @@ using Kind = ReplayLine::Kind;
 // audit::kMaxJsonDepth); records are five levels deep.
 constexpr int kMaxDepth = 32;
 
-#if !defined(__SSE2__)
+#if !defined(STEPWISE_SCAN_SSE2)
 constexpr std::array<bool, 256> kLowerHex = [] {
   std::array<bool, 256> hex{};
   for (int c = 0; c < 256; ++c)
@@ -884,7 +889,7 @@ class FastLineReader {
     if (end_ - p_ < 66 || p_[0] != '"' || p_[65] != '"') return false;
     const char* digits = p_ + 1;
     p_ += 66;
-#if defined(__SSE2__)
+#if defined(STEPWISE_SCAN_SSE2)
     // A byte is '0'-'9' or 'a'-'f' when, less the range's first byte, it is
     // at most the range's width as an unsigned byte.
     const auto in_range = [](__m128i v, char first, char last) {
@@ -1245,7 +1250,7 @@ class FastLineReader {
   // a ',' or '}', read and hashed from one 16-byte load. False, with
   // nothing consumed, for anything else: the general path reads that.
   bool ShortItem(FastReaderScratch::Item* item) {
-#if defined(__SSE2__)
+#if defined(STEPWISE_SCAN_SSE2)
     if (end_ - p_ < 17 || *p_ != '"') return false;
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_ + 1));
     // As SkipPlainString: a quote, a backslash, a control character or a
