@@ -50,9 +50,32 @@ std::string Mangle(std::string text, std::mt19937& rng) {
   return text;
 }
 
+// Test cases for the base bundle, so that mangling reaches the test-file
+// loader too: outcomes, facts (absent, has(), each type) and bad input.
+constexpr char kBaseTests[] = R"(defaults:
+  request: {subject_id: s, current_step: 2, weeks_at_step: 9, as_of: "2026-11-20T12:00:00Z"}
+cases:
+  - name: outcome
+    request: {assessments: [{instrument: phq9, total: 12, administered_at: "2026-11-20T09:00:00Z"}]}
+    expect: {action: STAY, step: 2, matched: [], warnings: 0}
+  - name: facts
+    request:
+      assessments:
+        - {instrument: phq9, total: 16, administered_at: "2026-10-20T12:00:00Z"}
+        - {instrument: phq9, total: 12, administered_at: "2026-11-20T00:00:00Z"}
+    expect:
+      facts: {phq9.total: 12, phq9.pct_change: -0.25, phq9.days_since: 0.5,
+              has(baseline.phq9): true, gad7.total: null, phq9.item9: null}
+  - name: bad input
+    request: {assessments: [{instrument: phq9, total: 99, administered_at: "2026-11-20T09:00:00Z"}]}
+    expect: {violations: ["assessments[0].total"]}
+)";
+
 TEST(RobustnessTest, MangledBundlesNeverCrashTheLoader) {
   std::mt19937 rng(7);
-  const BundleFiles base = testing::BaseFiles();
+  BundleFiles base = testing::BaseFiles();
+  base["tests/cases.yaml"] = kBaseTests;
+  ASSERT_TRUE(CompileBundle(base).ok()) << "the unmangled bundle must load";
   int loaded = 0;
   for (int i = 0; i < 3000; ++i) {
     BundleFiles files = base;
