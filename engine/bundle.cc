@@ -149,9 +149,9 @@ class Loader {
   void LoadRules(YamlFile& file, const YAML::Node& rules);
   void LoadTests(const std::string& path, const std::string& text);
   // A test case's `expect.facts`: each path a declared fact (or has() of a
-  // group), each value of the fact's type; null for absent. False if any
-  // entry is wrong (each reported).
-  bool LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
+  // group), each value of the fact's type; null for absent. Each wrong
+  // entry is reported (and left out).
+  void LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
                          std::vector<ExpectedFact>* out);
   void CompileCondition(YamlFile& file, const YAML::Node& node,
                         const std::string& text, const expr::Issue& issue);
@@ -968,28 +968,14 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
         bundle_->tests.push_back(std::move(tc));
         continue;
       }
-      if (expect["facts"]) {
-        if (!LoadExpectedFacts(file, expect["facts"], &tc.facts)) continue;
-      }
-      const int outcome_keys = (expect["action"] ? 1 : 0) +
-                               (expect["step"] ? 1 : 0) +
-                               (expect["matched"] ? 1 : 0);
-      if (outcome_keys == 0 && expect["facts"] && !expect["refer_to"] &&
-          !expect["unevaluated"]) {
-        tc.expects_outcome = false;  // a case about derived facts only
-        if (expect["warnings"]) {
-          tc.warnings = static_cast<int>(
-              file.Int(expect["warnings"], "warnings", 0, 1000).value_or(0));
-        }
-        bundle_->tests.push_back(std::move(tc));
-        continue;
-      }
-      if (outcome_keys != 3) {
+      // Facts come beside the outcome, never instead of it: architecture
+      // section 3 gives every case its expected action, step and matched
+      // rules, and tools outside stepwise may run the cases on that basis.
+      // (A wrong entry is reported; the bundle then does not load.)
+      if (expect["facts"]) LoadExpectedFacts(file, expect["facts"], &tc.facts);
+      if (!expect["action"] || !expect["step"] || !expect["matched"]) {
         file.Error(expect,
-                   expect["facts"]
-                       ? "expect needs action, step and matched, or only facts"
-                       : "expect needs action, step and matched (or "
-                         "violations, or facts)");
+                   "expect needs action, step and matched (or violations)");
         continue;
       }
       std::optional<std::string> action =
@@ -1023,15 +1009,14 @@ void Loader::LoadTests(const std::string& path, const std::string& text) {
   }
 }
 
-bool Loader::LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
+void Loader::LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
                                std::vector<ExpectedFact>* out) {
   if (!node.IsMap() || node.size() == 0) {
     file.Error(node,
                "facts must map fact paths to the values expected (null: "
                "absent), e.g. {phq9.severity: mild, gad7.total: null}");
-    return false;
+    return;
   }
-  bool ok = true;
   std::set<std::string> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
     const YAML::Node key = it->first;
@@ -1039,7 +1024,6 @@ bool Loader::LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
     const std::string path = key.IsScalar() ? key.Scalar() : "";
     if (!seen.insert(path).second) {
       file.Error(key, absl::StrCat("fact '", path, "' is expected twice"));
-      ok = false;
       continue;
     }
     ExpectedFact fact;
@@ -1056,7 +1040,6 @@ bool Loader::LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
         file.Error(key, absl::StrCat("'", group,
                                      "' is not an instrument or an "
                                      "administration has() can test"));
-        ok = false;
         continue;
       }
       fact.slot = *slot;
@@ -1070,14 +1053,12 @@ bool Loader::LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
           absl::StrAppend(&message, "; did you mean '", nearest, "'?");
         }
         file.Error(key, std::move(message));
-        ok = false;
         continue;
       }
       if (decl->type.kind == expr::Kind::kList) {
         file.Error(
             key, absl::StrCat("'", path, "' is a list (", decl->type.ToString(),
                               "); facts can expect single values"));
-        ok = false;
         continue;
       }
       fact.slot = decl->slot;
@@ -1152,13 +1133,8 @@ bool Loader::LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
       case expr::Kind::kList:
         break;  // refused above
     }
-    if (!parsed) {
-      ok = false;
-      continue;
-    }
-    out->push_back(std::move(fact));
+    if (parsed) out->push_back(std::move(fact));
   }
-  return ok;
 }
 
 }  // namespace

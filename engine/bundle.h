@@ -68,10 +68,7 @@ struct TestCase {
   std::optional<std::vector<std::string>> refer_to;
   std::optional<std::vector<std::string>> unevaluated;
   std::optional<int> warnings;
-  // Without action/step/matched the case checks only these (and that the
-  // request is accepted).
-  bool expects_outcome = true;
-  std::vector<ExpectedFact> facts;
+  std::vector<ExpectedFact> facts;  // checked beside the outcome
   std::vector<std::string> violations;
   std::string note;
 };

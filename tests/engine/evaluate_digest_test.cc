@@ -42,7 +42,7 @@ namespace stepwise::engine {
 namespace {
 
 constexpr char kGolden[] =
-    "8eac4fb51f832de25546900d13ffd689139bd3f9ca7720697544f904d30ed552";
+    "430ae8ff762007d00918ca8733eb126d66bdd510595c28f830e31d07793c96da";
 
 constexpr size_t kRequests = 6000;
 

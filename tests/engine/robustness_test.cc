@@ -64,6 +64,9 @@ cases:
         - {instrument: phq9, total: 16, administered_at: "2026-10-20T12:00:00Z"}
         - {instrument: phq9, total: 12, administered_at: "2026-11-20T00:00:00Z"}
     expect:
+      action: STAY
+      step: 2
+      matched: []
       facts: {phq9.total: 12, phq9.pct_change: -0.25, phq9.days_since: 0.5,
               has(baseline.phq9): true, gad7.total: null, phq9.item9: null}
   - name: bad input

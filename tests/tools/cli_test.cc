@@ -67,7 +67,7 @@ TEST(CliTest, TestRunsTheDefaultBundleWithFullCoverage) {
 }
 
 // expect.facts: each named fact derived from the request, absent included;
-// a wrong one is shown expected vs actual, and a case may check facts only.
+// a wrong one is shown expected vs actual (the outcome is still checked).
 TEST(CliTest, TestComparesTheFactsACaseExpects) {
   const std::string dir = BundleWith("test-facts", "tests/cases.yaml", R"(
 defaults:
@@ -78,12 +78,18 @@ cases:
       {instrument: phq9, total: 16, administeredAt: "2026-10-20T12:00:00Z"},
       {instrument: phq9, total: 12, administeredAt: "2026-11-20T00:00:00Z"}]}
     expect:
+      action: STAY
+      step: 2
+      matched: []
       facts: {phq9.total: 12, phq9.severity: moderate, phq9.caseness: true,
               phq9.pct_change: -0.25, phq9.days_since: 0.5, gad7.total: null,
               has(baseline.phq9): true}
   - name: facts that do not
     request: {assessments: [{instrument: phq9, total: 9, administeredAt: "2026-11-20T09:00:00Z"}]}
     expect:
+      action: STAY
+      step: 2
+      matched: []
       facts: {phq9.severity: moderate, phq9.caseness: true, phq9.change: 0,
               phq9.item9: 0, phq9.days_since: 0.5}
 )");
@@ -97,6 +103,7 @@ cases:
   EXPECT_THAT(r.output, HasSubstr("facts.phq9.change: expected 0, got absent"));
   EXPECT_THAT(r.output, HasSubstr("facts.phq9.item9: expected 0, got absent"));
   EXPECT_THAT(r.output, HasSubstr("facts.phq9.days_since: expected 0.5, got 0.125"));
+  EXPECT_THAT(r.output, Not(HasSubstr("action: expected")));
   EXPECT_THAT(r.output, HasSubstr("1 cases passed, 1 failed"));
 }
 
