@@ -3,6 +3,8 @@
 // replayed with any number of threads and chunk sizes to the same report.
 #include "tools/replay_reader.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -804,12 +806,19 @@ class ReplayLogTest : public ::testing::Test {
     absl::StatusOr<engine::LoadResult> loaded = engine::LoadBundle(kTestBundle);
     ASSERT_TRUE(loaded.ok() && loaded->ok());
     bundle_ = loaded->bundle;
+    // The process id too: this file is built twice (the SSE2 and the
+    // portable reader), and CTest runs the two binaries side by side.
     dir_ = std::filesystem::path(::testing::TempDir()) /
            absl::StrCat(
                "replay-log-",
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+               ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+               "-", getpid());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
   }
 
   // `n` decisions (with an activation first and a shadow record every 10th)
