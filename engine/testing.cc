@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/engine.h"
 #include "engine/compiled_bundle.h"
+#include "engine/engine.h"
 #include "engine/expr/program.h"
 #include "engine/facts.h"
 
@@ -15,9 +15,11 @@ namespace stepwise::engine {
 
 double TestReport::coverage_percent() const {
   if (coverage.empty()) return 100.0;
-  const auto fired = std::count_if(coverage.begin(), coverage.end(),
-                                   [](const RuleCoverage& c) { return c.fired > 0; });
-  return 100.0 * static_cast<double>(fired) / static_cast<double>(coverage.size());
+  const auto fired =
+      std::count_if(coverage.begin(), coverage.end(),
+                    [](const RuleCoverage& c) { return c.fired > 0; });
+  return 100.0 * static_cast<double>(fired) /
+         static_cast<double>(coverage.size());
 }
 
 std::vector<std::string> TestReport::uncovered() const {
@@ -45,14 +47,17 @@ void CompareList(absl::string_view what, std::vector<std::string> expected,
   std::sort(expected.begin(), expected.end());
   std::sort(actual.begin(), actual.end());
   if (expected != actual) {
-    absl::StrAppend(diff, what, ": expected ", List(expected), ", got ", List(actual), "\n");
+    absl::StrAppend(diff, what, ": expected ", List(expected), ", got ",
+                    List(actual), "\n");
   }
 }
 
-void CompareWarnings(const TestCase& tc, const v1::Decision& d, std::string* diff) {
+void CompareWarnings(const TestCase& tc, const v1::Decision& d,
+                     std::string* diff) {
   if (tc.warnings && *tc.warnings != d.warnings_size()) {
     absl::StrAppend(diff, "warnings: expected ", *tc.warnings, ", got ",
-                    d.warnings_size(), " [", absl::StrJoin(d.warnings(), "; "), "]\n");
+                    d.warnings_size(), " [", absl::StrJoin(d.warnings(), "; "),
+                    "]\n");
   }
 }
 
@@ -67,7 +72,8 @@ bool Same(const ExpectedFact& want, const expr::Value& got) {
     case ExpectedFact::Kind::kDouble:
       return got.tag == expr::Tag::kDouble && got.d == want.d;
     case ExpectedFact::Kind::kString:
-      return got.tag == expr::Tag::kString && got.s != nullptr && *got.s == want.s;
+      return got.tag == expr::Tag::kString && got.s != nullptr &&
+             *got.s == want.s;
   }
   return false;
 }
@@ -99,16 +105,17 @@ void CompareFacts(const Bundle& bundle, const TestCase& tc, std::string* diff) {
   FactTable table(compiled);
   std::vector<FieldViolation> violations;
   std::vector<std::string> warnings;
-  if (!DeriveFacts(compiled, tc.request, ResolveAsOf(tc.request, absl::UnixEpoch()),
-                   &table, &violations, &warnings)) {
+  if (!DeriveFacts(compiled, tc.request,
+                   ResolveAsOf(tc.request, absl::UnixEpoch()), &table,
+                   &violations, &warnings)) {
     absl::StrAppend(diff, "facts: the request was rejected\n");
     return;
   }
   for (const ExpectedFact& want : tc.facts) {
     const expr::Value& got = table.slots()[want.slot];
     if (!Same(want, got)) {
-      absl::StrAppend(diff, "facts.", want.path, ": expected ", Describe(want), ", got ",
-                      Describe(got), "\n");
+      absl::StrAppend(diff, "facts.", want.path, ": expected ", Describe(want),
+                      ", got ", Describe(got), "\n");
     }
   }
 }
@@ -127,8 +134,8 @@ TestReport RunBundleTests(const Bundle& bundle) {
     cr.line = tc.line;
     // Test requests carry as_of (the loader insists), so the clock never
     // enters a test.
-    const EvaluationResult result =
-        Evaluate(bundle, tc.request, ResolveAsOf(tc.request, absl::UnixEpoch()));
+    const EvaluationResult result = Evaluate(
+        bundle, tc.request, ResolveAsOf(tc.request, absl::UnixEpoch()));
     std::string diff;
     if (!tc.violations.empty()) {
       std::set<std::string> fields;
@@ -139,7 +146,8 @@ TestReport RunBundleTests(const Bundle& bundle) {
       }
       for (const std::string& field : tc.violations) {
         if (fields.count(field) == 0) {
-          absl::StrAppend(&diff, "violations: expected one at ", field, ", got ",
+          absl::StrAppend(&diff, "violations: expected one at ", field,
+                          ", got ",
                           described.empty() ? "none (the request was accepted)"
                                             : absl::StrJoin(described, "; "),
                           "\n");
@@ -147,23 +155,26 @@ TestReport RunBundleTests(const Bundle& bundle) {
       }
     } else if (!result.ok()) {
       for (const FieldViolation& v : result.violations) {
-        absl::StrAppend(&diff, "request rejected: ", v.field, ": ", v.description, "\n");
+        absl::StrAppend(&diff, "request rejected: ", v.field, ": ",
+                        v.description, "\n");
       }
     } else {
       const v1::Decision& d = result.decision;
       for (const v1::MatchedRule& m : d.matched_rules()) ++fired[m.rule_id()];
       if (d.action() != tc.action) {
-        absl::StrAppend(&diff, "action: expected ", v1::Action_Name(tc.action), ", got ",
-                        v1::Action_Name(d.action()), "\n");
+        absl::StrAppend(&diff, "action: expected ", v1::Action_Name(tc.action),
+                        ", got ", v1::Action_Name(d.action()), "\n");
       }
       if (d.recommended_step() != tc.step) {
-        absl::StrAppend(&diff, "step: expected ", tc.step, ", got ", d.recommended_step(),
-                        "\n");
+        absl::StrAppend(&diff, "step: expected ", tc.step, ", got ",
+                        d.recommended_step(), "\n");
       }
       std::vector<std::string> matched;
-      for (const v1::MatchedRule& m : d.matched_rules()) matched.push_back(m.rule_id());
+      for (const v1::MatchedRule& m : d.matched_rules())
+        matched.push_back(m.rule_id());
       CompareList("matched", tc.matched, matched, &diff);
-      if (tc.refer_to) CompareList("refer_to", *tc.refer_to, Strings(d.refer_to()), &diff);
+      if (tc.refer_to)
+        CompareList("refer_to", *tc.refer_to, Strings(d.refer_to()), &diff);
       if (tc.unevaluated) {
         std::vector<std::string> undecided;
         for (const v1::UnevaluatedRule& u : d.unevaluated_rules()) {

@@ -20,15 +20,19 @@ using testing::RunCommand;
 
 const std::string kStepwise = STEPWISE_BIN;
 const std::string kRules = std::string(STEPWISE_SOURCE_DIR) + "/rules";
-const std::string kTestBundle = std::string(STEPWISE_SOURCE_DIR) + "/tests/engine/testdata/base";
-const std::string kTestData = std::string(STEPWISE_SOURCE_DIR) + "/tests/tools/testdata";
+const std::string kTestBundle =
+    std::string(STEPWISE_SOURCE_DIR) + "/tests/engine/testdata/base";
+const std::string kTestData =
+    std::string(STEPWISE_SOURCE_DIR) + "/tests/tools/testdata";
 
 // A copy of the test bundle with `path` replaced by `content`.
 std::string BundleWith(const std::string& name, const std::string& path,
                        const std::string& content) {
-  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / name;
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / name;
   std::filesystem::remove_all(dir);
-  std::filesystem::copy(kTestBundle, dir, std::filesystem::copy_options::recursive);
+  std::filesystem::copy(kTestBundle, dir,
+                        std::filesystem::copy_options::recursive);
   std::filesystem::create_directories((dir / path).parent_path());
   std::ofstream(dir / path) << content;
   return dir.string();
@@ -41,7 +45,8 @@ TEST(CliTest, LintAcceptsTheDefaultBundle) {
 }
 
 TEST(CliTest, LintReportsFileLineColumnWithACaret) {
-  const std::string dir = BundleWith("lint-broken", "ruleset.yaml", R"(ruleset: t
+  const std::string dir =
+      BundleWith("lint-broken", "ruleset.yaml", R"(ruleset: t
 version: "1"
 steps: {1: a, 2: b}
 rules:
@@ -50,7 +55,8 @@ default: {action: STAY, rationale: r}
 )");
   const auto r = RunCommand({kStepwise, "lint", dir});
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("ruleset.yaml:5:29: unknown identifier 'phq9.totl'"));
+  EXPECT_THAT(r.output,
+              HasSubstr("ruleset.yaml:5:29: unknown identifier 'phq9.totl'"));
   // The caret sits under column 29 of the quoted line (indented by two).
   EXPECT_THAT(r.output, HasSubstr("\n" + std::string(2 + 28, ' ') + "^\n"));
 }
@@ -97,12 +103,15 @@ cases:
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, Not(HasSubstr("FAIL facts that hold")));
   EXPECT_THAT(r.output, HasSubstr("FAIL facts that do not"));
-  EXPECT_THAT(r.output, HasSubstr(
-      "facts.phq9.severity: expected \"moderate\", got \"mild\""));
-  EXPECT_THAT(r.output, HasSubstr("facts.phq9.caseness: expected true, got false"));
+  EXPECT_THAT(
+      r.output,
+      HasSubstr("facts.phq9.severity: expected \"moderate\", got \"mild\""));
+  EXPECT_THAT(r.output,
+              HasSubstr("facts.phq9.caseness: expected true, got false"));
   EXPECT_THAT(r.output, HasSubstr("facts.phq9.change: expected 0, got absent"));
   EXPECT_THAT(r.output, HasSubstr("facts.phq9.item9: expected 0, got absent"));
-  EXPECT_THAT(r.output, HasSubstr("facts.phq9.days_since: expected 0.5, got 0.125"));
+  EXPECT_THAT(r.output,
+              HasSubstr("facts.phq9.days_since: expected 0.5, got 0.125"));
   EXPECT_THAT(r.output, Not(HasSubstr("action: expected")));
   EXPECT_THAT(r.output, HasSubstr("1 cases passed, 1 failed"));
 }
@@ -126,7 +135,8 @@ cases:
   EXPECT_THAT(r.output, HasSubstr("NEVER FIRED"));
 
   // Coverage under --fail-under fails a run whose cases pass.
-  const std::string passing = BundleWith("test-coverage", "tests/cases.yaml", R"(
+  const std::string passing =
+      BundleWith("test-coverage", "tests/cases.yaml", R"(
 defaults:
   request: {subjectId: s, asOf: "2026-11-20T12:00:00Z", currentStep: 2}
 cases:
@@ -136,54 +146,63 @@ cases:
     expect: {action: STEP_UP, step: 3, matched: [UP]}
 )");
   EXPECT_EQ(RunCommand({kStepwise, "test", passing}).exit_code, 0);
-  const auto under = RunCommand({kStepwise, "test", passing, "--fail-under", "60"});
+  const auto under =
+      RunCommand({kStepwise, "test", passing, "--fail-under", "60"});
   EXPECT_EQ(under.exit_code, 1) << under.output;
   EXPECT_THAT(under.output, HasSubstr("rule coverage 50.0%"));
 }
 
 TEST(CliTest, EvalPrintsTheDecisionAsJson) {
-  const auto r = RunCommand({kStepwise, "eval", kRules, kTestData + "/request.json"});
+  const auto r =
+      RunCommand({kStepwise, "eval", kRules, kTestData + "/request.json"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("\"action\": \"STEP_UP\""));
   EXPECT_THAT(r.output, HasSubstr("\"recommendedStep\": 3"));
   EXPECT_THAT(r.output, HasSubstr("\"ruleId\": \"NR-01\""));
   EXPECT_THAT(r.output, Not(HasSubstr("\"trace\"")));
-  const auto explained =
-      RunCommand({kStepwise, "eval", kRules, kTestData + "/request.json", "--explain"});
+  const auto explained = RunCommand(
+      {kStepwise, "eval", kRules, kTestData + "/request.json", "--explain"});
   EXPECT_EQ(explained.exit_code, 0) << explained.output;
   EXPECT_THAT(explained.output, HasSubstr("\"trace\""));
   EXPECT_THAT(explained.output, HasSubstr("\"unevaluatedRules\""));
 }
 
 TEST(CliTest, EvalListsEveryViolationOfABadRequest) {
-  const auto r = RunCommand({kStepwise, "eval", kRules, kTestData + "/bad_request.json"});
+  const auto r =
+      RunCommand({kStepwise, "eval", kRules, kTestData + "/bad_request.json"});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("subject_id: required"));
   EXPECT_THAT(r.output, HasSubstr("current_step: 7 is outside the steps 1..4"));
-  EXPECT_THAT(r.output, HasSubstr("assessments[0].items.item4: 4 is outside 0..3 for phq9"));
+  EXPECT_THAT(
+      r.output,
+      HasSubstr("assessments[0].items.item4: 4 is outside 0..3 for phq9"));
 }
 
 TEST(CliTest, ExprPrintsTypeAndValue) {
   auto r = RunCommand({kStepwise, "expr", "1 + 2", "--bundle", kTestBundle});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "{\"type\": \"int\", \"value\": 3}\n");
-  r = RunCommand({kStepwise, "expr", "phq9.pct_change", "--bundle", kRules, "--request",
-                  kTestData + "/request.json"});
+  r = RunCommand({kStepwise, "expr", "phq9.pct_change", "--bundle", kRules,
+                  "--request", kTestData + "/request.json"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("{\"type\": \"double\", \"value\": -0.16666"));
-  r = RunCommand({kStepwise, "expr", "phq9.severity", "--request", kTestData + "/request.json",
-                  "--bundle", kRules});
+  EXPECT_THAT(r.output,
+              HasSubstr("{\"type\": \"double\", \"value\": -0.16666"));
+  r = RunCommand({kStepwise, "expr", "phq9.severity", "--request",
+                  kTestData + "/request.json", "--bundle", kRules});
   EXPECT_EQ(r.output, "{\"type\": \"string\", \"value\": \"moderate\"}\n");
 }
 
 TEST(CliTest, ExprAbsentFactIsAnErrorLine) {
-  const auto r = RunCommand({kStepwise, "expr", "phq9.total >= 10", "--bundle", kTestBundle});
+  const auto r = RunCommand(
+      {kStepwise, "expr", "phq9.total >= 10", "--bundle", kTestBundle});
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("{\"error\": \"no value: absent phq9.total\"}"));
+  EXPECT_THAT(r.output,
+              HasSubstr("{\"error\": \"no value: absent phq9.total\"}"));
 }
 
 TEST(CliTest, ExprParseErrorIsExitTwoWithAPosition) {
-  const auto r = RunCommand({kStepwise, "expr", "1 +", "--bundle", kTestBundle});
+  const auto r =
+      RunCommand({kStepwise, "expr", "1 +", "--bundle", kTestBundle});
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr("<expr>:1:"));
 }
@@ -198,11 +217,13 @@ TEST(CliTest, UsageErrorsExitTwo) {
 // A copy of the default bundle with `from` replaced by `to` in its ruleset.
 std::string RulesWith(const std::string& name, const std::string& from,
                       const std::string& to) {
-  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / name;
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / name;
   std::filesystem::remove_all(dir);
   std::filesystem::copy(kRules, dir, std::filesystem::copy_options::recursive);
   std::ifstream in(dir / "ruleset.yaml", std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
   in.close();
   const size_t at = text.find(from);
   EXPECT_NE(at, std::string::npos) << from;
@@ -223,13 +244,15 @@ TEST(CliTest, DiffReportsAThresholdAsTextAndAsJson) {
   const auto text = RunCommand({kStepwise, "diff", kRules, changed});
   // Differences are a report, not a failure.
   EXPECT_EQ(text.exit_code, 0) << text.output;
-  EXPECT_THAT(text.output, HasSubstr("  ~ SEV-01  More severe depression at a low step\n"
-                                     "      threshold of phq9.total >=: 16 \u2192 15"));
+  EXPECT_THAT(text.output,
+              HasSubstr("  ~ SEV-01  More severe depression at a low step\n"
+                        "      threshold of phq9.total >=: 16 \u2192 15"));
 
   const auto json = RunCommand({kStepwise, "diff", kRules, changed, "--json"});
   EXPECT_EQ(json.exit_code, 0) << json.output;
   v1::BundleDiff diff;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.output, &diff).ok())
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(json.output, &diff).ok())
       << json.output;
   ASSERT_EQ(diff.rules_changed_size(), 1);
   EXPECT_EQ(diff.rules_changed(0).id(), "SEV-01");
@@ -241,7 +264,8 @@ TEST(CliTest, DiffReportsAThresholdAsTextAndAsJson) {
 }
 
 TEST(CliTest, DiffNeedsTwoBundlesThatLint) {
-  const std::string broken = BundleWith("diff-broken", "ruleset.yaml", R"(ruleset: t
+  const std::string broken =
+      BundleWith("diff-broken", "ruleset.yaml", R"(ruleset: t
 version: "1"
 steps: {1: a, 2: b}
 rules:
@@ -250,11 +274,14 @@ default: {action: STAY, rationale: r}
 )");
   const auto r = RunCommand({kStepwise, "diff", kRules, broken});
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("ruleset.yaml:5:29: unknown identifier 'phq9.totl'"));
+  EXPECT_THAT(r.output,
+              HasSubstr("ruleset.yaml:5:29: unknown identifier 'phq9.totl'"));
   EXPECT_THAT(r.output, Not(HasSubstr("Rule bundle diff")));
   EXPECT_EQ(RunCommand({kStepwise, "diff", kRules}).exit_code, 2);
-  EXPECT_EQ(RunCommand({kStepwise, "diff", kRules, kTestData + "/no-such-bundle"}).exit_code,
-            2);
+  EXPECT_EQ(
+      RunCommand({kStepwise, "diff", kRules, kTestData + "/no-such-bundle"})
+          .exit_code,
+      2);
 }
 
 }  // namespace
