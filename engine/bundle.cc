@@ -1028,7 +1028,6 @@ void Loader::LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
     }
     ExpectedFact fact;
     fact.path = path;
-    fact.line = key.Mark().line + 1;
     // has(<group>): whether the request holds that instrument (or its
     // previous / baseline administration).
     expr::Type type = expr::Type::Bool();

@@ -38,7 +38,6 @@ struct RuleSummary {
 // declared fact ("phq9.severity") or a group's presence ("has(baseline.phq9)").
 struct ExpectedFact {
   std::string path;  // as written
-  int line = 0;      // of the entry, for messages
   uint32_t slot = 0;
   // What is expected. kAbsent: the fact must be absent (`null` in YAML).
   enum class Kind {

@@ -78,24 +78,24 @@ bool Same(const ExpectedFact& want, const expr::Value& got) {
   return false;
 }
 
+std::string Describe(const expr::Value& value) {
+  return value.tag == expr::Tag::kAbsent ? "absent" : expr::FormatValue(value);
+}
+
 std::string Describe(const ExpectedFact& want) {
   switch (want.kind) {
     case ExpectedFact::Kind::kAbsent:
-      return "absent";
+      return Describe(expr::Value::Absent());
     case ExpectedFact::Kind::kBool:
-      return expr::FormatValue(expr::Value::Bool(want.b));
+      return Describe(expr::Value::Bool(want.b));
     case ExpectedFact::Kind::kInt:
-      return expr::FormatValue(expr::Value::Int(want.i));
+      return Describe(expr::Value::Int(want.i));
     case ExpectedFact::Kind::kDouble:
-      return expr::FormatValue(expr::Value::Double(want.d));
+      return Describe(expr::Value::Double(want.d));
     case ExpectedFact::Kind::kString:
-      return expr::FormatValue(expr::Value::String(&want.s));
+      return Describe(expr::Value::String(&want.s));
   }
   return "?";
-}
-
-std::string Describe(const expr::Value& got) {
-  return got.tag == expr::Tag::kAbsent ? "absent" : expr::FormatValue(got);
 }
 
 // Derives the request's facts again (Evaluate keeps them to itself) and
