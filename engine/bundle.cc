@@ -1065,6 +1065,11 @@ void Loader::LoadExpectedFacts(YamlFile& file, const YAML::Node& node,
     }
 
     if (value.IsNull()) {
+      if (decl == nullptr) {  // has(): never absent
+        file.Error(value,
+                   absl::StrCat(path, " is true or false, never absent"));
+        continue;
+      }
       fact.kind = ExpectedFact::Kind::kAbsent;
       out->push_back(std::move(fact));
       continue;
