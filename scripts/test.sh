@@ -30,4 +30,19 @@ fi
 jobs="$(nproc 2>/dev/null || echo 2)"
 cmake -S . -B "$build" -G Ninja "${args[@]}" > /dev/null
 cmake --build "$build" -j "$jobs"
-ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 600
+# The tests' scratch files (tests/CMakeLists.txt: STEPWISE_TEST_TMPDIR):
+# emptied before the run and after one that passes, kept after a failure.
+# (Some tests take permissions away from a folder; give them back first.)
+scratch="$build/test-tmp"
+empty_scratch() {
+  chmod -R u+rwX "$scratch" 2> /dev/null || true
+  find "$scratch" -mindepth 1 -delete
+}
+mkdir -p "$scratch"
+empty_scratch
+if ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 600; then
+  empty_scratch
+else
+  echo "scripts/test.sh: a test failed; its scratch files are in $scratch" >&2
+  exit 1
+fi

@@ -371,7 +371,8 @@ int Main(int argc, char** argv) {
   app.add_option("--request", request_path, "EvaluateRequest as JSON")
       ->capture_default_str();
   app.add_option("--work-dir", work_dir,
-                 "folder for the audit log (default: a fresh temp folder)");
+                 "folder for the audit log, kept afterwards (default: a fresh "
+                 "temp folder, removed at the end)");
   app.add_option("--server-binary", server_binary,
                  "the stepwise-server to measure (e.g. another build of it)")
       ->capture_default_str();
@@ -406,9 +407,26 @@ int Main(int argc, char** argv) {
     std::cerr << "stepwise-load: cannot read " << request_path << "\n";
     return 2;
   }
+  // A folder this run made is removed when it ends (the audit log of a run
+  // grows to hundreds of megabytes); one given with --work-dir is kept.
+  struct RemoveOnExit {
+    std::string dir;
+    ~RemoveOnExit() {
+      if (dir.empty()) return;
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  } made;
   if (work_dir.empty()) {
-    char tmpl[] = "/tmp/stepwise-load-XXXXXX";
-    work_dir = mkdtemp(tmpl);
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "stepwise-load-XXXXXX")
+            .string();
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      std::cerr << "stepwise-load: cannot make a folder in "
+                << std::filesystem::temp_directory_path() << "\n";
+      return 1;
+    }
+    work_dir = made.dir = tmpl;
   }
   const std::string audit_dir = work_dir + "/audit";
 

@@ -1,5 +1,6 @@
 #include "service/config.h"
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -104,7 +105,8 @@ absl::StatusOr<ServerOptions> Parse(std::vector<std::string> args) {
 }
 
 TEST(ConfigTest, FlagsBeatTheFileWhichBeatsDefaults) {
-  const std::string path = ::testing::TempDir() + "/config_test.yaml";
+  std::filesystem::create_directories(::testing::TempDir());
+  const std::string path = ::testing::TempDir() + "config_test.yaml";
   std::ofstream(path) << "port: 6000\nbundle: from-file\naudit_dir: a\n";
   absl::StatusOr<ServerOptions> options =
       Parse({"--config", path, "--port", "7000", "--shutdown-grace", "3s"});

@@ -82,8 +82,11 @@ TEST(AuditCliBinaryTest, ShowByIdAlone) {
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_THAT(run.output, StartsWith("{\n  \"seq\": 2,\n"));
   // Without --audit-dir: the default folder, relative to where it runs.
-  char scratch[] = "/tmp/stepwise-audit-show-XXXXXX";
-  ASSERT_NE(::mkdtemp(scratch), nullptr);
+  std::filesystem::create_directories(::testing::TempDir());
+  std::string scratch_template =
+      ::testing::TempDir() + "stepwise-audit-show-XXXXXX";
+  char* const scratch = ::mkdtemp(scratch_template.data());
+  ASSERT_NE(scratch, nullptr);
   run = Stepwise("audit show 01936f3e-7c2a-7000-8000-000000000001", scratch);
   EXPECT_EQ(run.exit_code, 2) << run.output;
   EXPECT_THAT(run.output, HasSubstr("stepwise-audit"));
