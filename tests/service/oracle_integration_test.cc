@@ -8,7 +8,9 @@
 // outcomes in-process; this one checks that nothing between the wire and
 // the engine changes them: JSON and protobuf parsing, the per-call arenas
 // and pooled answers that calls reuse one after another, idempotency keys,
-// the audit record built from the answer.
+// the audit record built from the answer — and that the records are enough
+// to make every decision again (`stepwise replay` against the same bundle
+// changes none).
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -27,6 +29,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server_process.h"
+#include "stepwise/v1/replay.pb.h"
 #include "stepwise/v1/service.grpc.pb.h"
 #include "tests/spec_oracle/corpus.h"
 
@@ -158,6 +161,21 @@ TEST(ServerOracleTest, EveryAnswerIsTheSpecsAndIsRecordedAsAnswered) {
   const CommandResult verify =
       RunCommand(STEPWISE_BIN, {"audit", "verify", audit_dir});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+
+  // The records hold enough to make each decision again: replaying the log
+  // against the bundle that made it changes nothing.
+  const CommandResult replay = RunCommand(
+      STEPWISE_BIN, {"replay", audit_dir, STEPWISE_DEFAULT_BUNDLE, "--json"});
+  ASSERT_EQ(replay.exit_code, 0) << replay.out << replay.err;
+  v1::ReplayReport report;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(replay.out, &report).ok())
+      << replay.out;
+  EXPECT_EQ(report.decisions(), static_cast<uint64_t>(decisions));
+  EXPECT_EQ(report.decided_by_candidate(), static_cast<uint64_t>(decisions));
+  EXPECT_EQ(report.unchanged(), static_cast<uint64_t>(decisions));
+  EXPECT_EQ(report.changed(), 0u);
+  EXPECT_EQ(report.decided_by_candidate_changed(), 0u);
 }
 
 }  // namespace
