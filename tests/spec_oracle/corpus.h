@@ -5,7 +5,9 @@
 //
 // Outcomes are compared as one line of text, so that a failure shows both
 // sides in full: "ACTION step N matched [..] undecided [..] refer_to [..]",
-// rule ids sorted, or "bad input".
+// rule ids sorted, then " capped STEP_UP" (or STEP_DOWN) when the winning
+// step change became STAY at an end of the ladder with its warning; or
+// "bad input".
 #ifndef STEPWISE_TESTS_SPEC_ORACLE_CORPUS_H_
 #define STEPWISE_TESTS_SPEC_ORACLE_CORPUS_H_
 
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/struct.pb.h"
@@ -35,13 +38,16 @@ struct OracleCase {
 inline std::string Describe(const std::string& action, int step,
                             std::vector<std::string> matched,
                             std::vector<std::string> undecided,
-                            const std::vector<std::string>& refer_to) {
+                            const std::vector<std::string>& refer_to,
+                            const std::vector<std::string>& capped) {
   std::sort(matched.begin(), matched.end());
   std::sort(undecided.begin(), undecided.end());
-  return absl::StrCat(action, " step ", step, " matched [",
-                      absl::StrJoin(matched, ", "), "] undecided [",
-                      absl::StrJoin(undecided, ", "), "] refer_to [",
-                      absl::StrJoin(refer_to, ", "), "]");
+  std::string out = absl::StrCat(action, " step ", step, " matched [",
+                                 absl::StrJoin(matched, ", "), "] undecided [",
+                                 absl::StrJoin(undecided, ", "), "] refer_to [",
+                                 absl::StrJoin(refer_to, ", "), "]");
+  for (const std::string& c : capped) absl::StrAppend(&out, " capped ", c);
+  return out;
 }
 
 inline constexpr char kBadInput[] = "bad input";
@@ -56,8 +62,17 @@ inline std::string Describe(const v1::Decision& d) {
     undecided.push_back(u.rule_id());
   }
   for (const std::string& t : d.refer_to()) refer_to.push_back(t);
+  // The engine's warning for a capped step change (engine/evaluate.cc).
+  std::vector<std::string> capped;
+  for (const std::string& w : d.warnings()) {
+    for (const char* action : {"STEP_UP", "STEP_DOWN"}) {
+      if (absl::StartsWith(w, absl::StrCat(action, " capped: "))) {
+        capped.push_back(action);
+      }
+    }
+  }
   return Describe(v1::Action_Name(d.action()), d.recommended_step(),
-                  std::move(matched), std::move(undecided), refer_to);
+                  std::move(matched), std::move(undecided), refer_to, capped);
 }
 
 namespace internal {
@@ -71,7 +86,8 @@ inline std::vector<std::string> Strings(const google::protobuf::Value& list) {
 }
 
 // One line: {"name", "request", "expect": {"bad_input"} or {"action",
-// "step", "matched", "undecided", "refer_to"}} (and "why", for people).
+// "step", "matched", "undecided", "refer_to", "capped"}} (and "why", for
+// people).
 inline absl::StatusOr<OracleCase> ParseCase(const std::string& line) {
   namespace pb = ::google::protobuf;
   pb::Struct object;
@@ -99,7 +115,7 @@ inline absl::StatusOr<OracleCase> ParseCase(const std::string& line) {
     return c;
   }
   for (const char* key :
-       {"action", "step", "matched", "undecided", "refer_to"}) {
+       {"action", "step", "matched", "undecided", "refer_to", "capped"}) {
     if (!expect.contains(key)) {
       return absl::InvalidArgumentError(absl::StrCat("expect needs ", key));
     }
@@ -108,7 +124,7 @@ inline absl::StatusOr<OracleCase> ParseCase(const std::string& line) {
       Describe(expect.at("action").string_value(),
                static_cast<int>(expect.at("step").number_value()),
                Strings(expect.at("matched")), Strings(expect.at("undecided")),
-               Strings(expect.at("refer_to")));
+               Strings(expect.at("refer_to")), Strings(expect.at("capped")));
   return c;
 }
 

@@ -24,6 +24,9 @@ def main():
             expect = {"bad_input": True, "why": d["why"]}
         else:
             expect = {k: d[k] for k in ("action", "step", "matched", "undecided", "refer_to")}
+            # "STEP_UP at step 4 -> STAY": the step change capped at an end of
+            # the ladder, which the Decision must warn about
+            expect["capped"] = [w.split()[0] for w in d["warnings"] if w.endswith("-> STAY")]
             expect["why"] = d["why"]
         print(json.dumps({"name": case["name"], "request": case["request"], "expect": expect},
                          sort_keys=True, separators=(",", ":")))
