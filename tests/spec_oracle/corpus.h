@@ -5,8 +5,9 @@
 //
 // Outcomes are compared as one line of text, so that a failure shows both
 // sides in full: "ACTION step N matched [..] undecided [..] refer_to [..]",
-// rule ids sorted, then " capped STEP_UP" (or STEP_DOWN) when the winning
-// step change became STAY at an end of the ladder with its warning; or
+// rule ids sorted, each undecided rule with the facts it lacked, sorted
+// ("SAFETY-02 (phq9.item9)"), then " capped STEP_UP" (or STEP_DOWN) when the
+// winning step change became STAY at an end of the ladder with its warning; or
 // "bad input".
 #ifndef STEPWISE_TESTS_SPEC_ORACLE_CORPUS_H_
 #define STEPWISE_TESTS_SPEC_ORACLE_CORPUS_H_
@@ -59,7 +60,11 @@ inline std::string Describe(const v1::Decision& d) {
     matched.push_back(m.rule_id());
   }
   for (const v1::UnevaluatedRule& u : d.unevaluated_rules()) {
-    undecided.push_back(u.rule_id());
+    std::vector<std::string> missing(u.missing_facts().begin(),
+                                     u.missing_facts().end());
+    std::sort(missing.begin(), missing.end());
+    undecided.push_back(
+        absl::StrCat(u.rule_id(), " (", absl::StrJoin(missing, ", "), ")"));
   }
   for (const std::string& t : d.refer_to()) refer_to.push_back(t);
   // The engine's warning for a capped step change (engine/evaluate.cc).
@@ -86,8 +91,8 @@ inline std::vector<std::string> Strings(const google::protobuf::Value& list) {
 }
 
 // One line: {"name", "request", "expect": {"bad_input"} or {"action",
-// "step", "matched", "undecided", "refer_to", "capped"}} (and "why", for
-// people).
+// "step", "matched", "undecided", "missing": {rule: [fact, ...]},
+// "refer_to", "capped"}} (and "why", for people).
 inline absl::StatusOr<OracleCase> ParseCase(const std::string& line) {
   namespace pb = ::google::protobuf;
   pb::Struct object;
@@ -114,16 +119,28 @@ inline absl::StatusOr<OracleCase> ParseCase(const std::string& line) {
     c.expected = kBadInput;
     return c;
   }
-  for (const char* key :
-       {"action", "step", "matched", "undecided", "refer_to", "capped"}) {
+  for (const char* key : {"action", "step", "matched", "undecided", "missing",
+                          "refer_to", "capped"}) {
     if (!expect.contains(key)) {
       return absl::InvalidArgumentError(absl::StrCat("expect needs ", key));
     }
   }
+  // Each undecided rule with the facts it lacked.
+  const auto& missing = expect.at("missing").struct_value().fields();
+  std::vector<std::string> undecided;
+  for (const std::string& rule : Strings(expect.at("undecided"))) {
+    const auto it = missing.find(rule);
+    undecided.push_back(absl::StrCat(
+        rule, " (",
+        absl::StrJoin(it == missing.end() ? std::vector<std::string>()
+                                          : Strings(it->second),
+                      ", "),
+        ")"));
+  }
   c.expected =
       Describe(expect.at("action").string_value(),
                static_cast<int>(expect.at("step").number_value()),
-               Strings(expect.at("matched")), Strings(expect.at("undecided")),
+               Strings(expect.at("matched")), std::move(undecided),
                Strings(expect.at("refer_to")), Strings(expect.at("capped")));
   return c;
 }

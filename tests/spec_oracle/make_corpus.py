@@ -23,7 +23,8 @@ def main():
         if d["action"] == "BAD_INPUT":
             expect = {"bad_input": True, "why": d["why"]}
         else:
-            expect = {k: d[k] for k in ("action", "step", "matched", "undecided", "refer_to")}
+            expect = {k: d[k] for k in ("action", "step", "matched", "undecided", "missing",
+                                        "refer_to")}
             # "STEP_UP at step 4 -> STAY": the step change capped at an end of
             # the ladder, which the Decision must warn about
             expect["capped"] = [w.split()[0] for w in d["warnings"] if w.endswith("-> STAY")]

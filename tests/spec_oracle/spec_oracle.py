@@ -39,40 +39,61 @@ class _Absent:
 ABSENT = _Absent()
 
 
+class Missing:
+    """An absent value in a rule's evaluation, with the fact paths it came
+    from: what a rule left undecided "lacked" (the Decision's missing_facts).
+    (Added after the first version, which had only ABSENT: an absent result
+    carries the union of the absent facts of the operands that left it
+    absent; a deciding operand drops them.)"""
+
+    def __init__(self, facts):
+        self.facts = frozenset(facts)
+
+    def __repr__(self):
+        return f"ABSENT{sorted(self.facts)}"
+
+    def __bool__(self):
+        raise TypeError("ABSENT used as a Python bool")
+
+
 def is_abs(x):
-    return x is ABSENT
+    return x is ABSENT or isinstance(x, Missing)
+
+
+def _missing(xs):
+    return Missing(frozenset().union(*(x.facts for x in xs if isinstance(x, Missing))))
 
 
 def AND(*xs):
-    if any((x is not ABSENT) and x is False for x in xs):
+    if any((not is_abs(x)) and x is False for x in xs):
         return False
-    if any(x is ABSENT for x in xs):
-        return ABSENT
+    if any(is_abs(x) for x in xs):
+        return _missing(xs)
     for x in xs:
         assert x is True, x
     return True
 
 
 def OR(*xs):
-    if any((x is not ABSENT) and x is True for x in xs):
+    if any((not is_abs(x)) and x is True for x in xs):
         return True
-    if any(x is ABSENT for x in xs):
-        return ABSENT
+    if any(is_abs(x) for x in xs):
+        return _missing(xs)
     for x in xs:
         assert x is False, x
     return False
 
 
 def NOT(x):
-    if x is ABSENT:
-        return ABSENT
+    if is_abs(x):
+        return _missing([x])
     assert isinstance(x, bool)
     return not x
 
 
 def CMP(a, op, b):
-    if a is ABSENT or b is ABSENT:
-        return ABSENT
+    if is_abs(a) or is_abs(b):
+        return _missing([a, b])
     return {
         ">=": a >= b, ">": a > b, "<=": a <= b, "<": a < b,
         "==": a == b, "!=": a != b,
@@ -80,8 +101,8 @@ def CMP(a, op, b):
 
 
 def ADD(a, b):
-    if a is ABSENT or b is ABSENT:
-        return ABSENT
+    if is_abs(a) or is_abs(b):
+        return _missing([a, b])
     return a + b
 
 
@@ -295,7 +316,11 @@ class Facts:
 # ---------------------------------------------------------------- rules
 
 def rules(F):
-    g, h = F.get, F.has
+    def g(path):
+        v = F.get(path)
+        return Missing([path]) if v is ABSENT else v
+
+    h = F.has
     cs, ws = F.current_step, F.weeks_at_step
     R = {}
     R["SAFETY-01"] = AND(h("cssrs"), OR(CMP(g("cssrs.q4"), "==", 1), CMP(g("cssrs.q5"), "==", 1),
@@ -399,7 +424,8 @@ def decide(req):
                     refer_to=[], warnings=[])
     R = rules(F)
     matched = sorted(k for k, v in R.items() if v is True)
-    undecided = sorted(k for k, v in R.items() if v is ABSENT)
+    undecided = sorted(k for k, v in R.items() if is_abs(v))
+    missing = {k: sorted(R[k].facts) for k in undecided}
     cs = F.current_step
     warnings = list(F.warns)
     refer_to = sorted({META[k][2] for k in matched if META[k][0] == "REFER"})
@@ -443,7 +469,7 @@ def decide(req):
                 vals = f"step {cs}, weeks {F.weeks_at_step:g}, " + vals
             parts.append(f"{k}: {vals}" if vals else k)
         why = "; ".join(parts)
-    return dict(action=action, step=step, matched=matched, undecided=undecided, why=why,
+    return dict(action=action, step=step, matched=matched, undecided=undecided, missing=missing, why=why,
                 refer_to=refer_to, warnings=warnings)
 
 
