@@ -6,9 +6,10 @@
 // Outcomes are compared as one line of text, so that a failure shows both
 // sides in full: "ACTION step N matched [..] undecided [..] refer_to [..]",
 // rule ids sorted, each undecided rule with the facts it lacked, sorted
-// ("SAFETY-02 (phq9.item9)"), then " capped STEP_UP" (or STEP_DOWN) when the
-// winning step change became STAY at an end of the ladder with its warning; or
-// "bad input".
+// ("SAFETY-02 (phq9.item9)"), then what the warnings are about, sorted:
+// "capped STEP_UP" (the winning step change became STAY at an end of the
+// ladder), "prorated phq9" (a total prorated over missing items),
+// "no_total gad7" (too many items missing for a total); or "bad input".
 #ifndef STEPWISE_TESTS_SPEC_ORACLE_CORPUS_H_
 #define STEPWISE_TESTS_SPEC_ORACLE_CORPUS_H_
 
@@ -40,14 +41,15 @@ inline std::string Describe(const std::string& action, int step,
                             std::vector<std::string> matched,
                             std::vector<std::string> undecided,
                             const std::vector<std::string>& refer_to,
-                            const std::vector<std::string>& capped) {
+                            std::vector<std::string> warned) {
   std::sort(matched.begin(), matched.end());
   std::sort(undecided.begin(), undecided.end());
   std::string out = absl::StrCat(action, " step ", step, " matched [",
                                  absl::StrJoin(matched, ", "), "] undecided [",
                                  absl::StrJoin(undecided, ", "), "] refer_to [",
                                  absl::StrJoin(refer_to, ", "), "]");
-  for (const std::string& c : capped) absl::StrAppend(&out, " capped ", c);
+  std::sort(warned.begin(), warned.end());
+  absl::StrAppend(&out, " warned [", absl::StrJoin(warned, ", "), "]");
   return out;
 }
 
@@ -67,17 +69,26 @@ inline std::string Describe(const v1::Decision& d) {
         absl::StrCat(u.rule_id(), " (", absl::StrJoin(missing, ", "), ")"));
   }
   for (const std::string& t : d.refer_to()) refer_to.push_back(t);
-  // The engine's warning for a capped step change (engine/evaluate.cc).
-  std::vector<std::string> capped;
+  // What each warning of the engine (engine/evaluate.cc, instrument.cc) is
+  // about; one the corpus does not know shows in full.
+  std::vector<std::string> warned;
   for (const std::string& w : d.warnings()) {
-    for (const char* action : {"STEP_UP", "STEP_DOWN"}) {
-      if (absl::StartsWith(w, absl::StrCat(action, " capped: "))) {
-        capped.push_back(action);
-      }
+    const std::string instrument = w.substr(0, w.find(' '));
+    if (absl::StartsWith(w, "STEP_UP capped: ")) {
+      warned.push_back("capped STEP_UP");
+    } else if (absl::StartsWith(w, "STEP_DOWN capped: ")) {
+      warned.push_back("capped STEP_DOWN");
+    } else if (absl::StrContains(w, "; total prorated to ")) {
+      warned.push_back(absl::StrCat("prorated ", instrument));
+    } else if (absl::StrContains(w, " allowed: no total")) {
+      warned.push_back(absl::StrCat("no_total ", instrument));
+    } else {
+      warned.push_back(absl::StrCat("\"", w, "\""));
     }
   }
   return Describe(v1::Action_Name(d.action()), d.recommended_step(),
-                  std::move(matched), std::move(undecided), refer_to, capped);
+                  std::move(matched), std::move(undecided), refer_to,
+                  std::move(warned));
 }
 
 namespace internal {
@@ -92,7 +103,7 @@ inline std::vector<std::string> Strings(const google::protobuf::Value& list) {
 
 // One line: {"name", "request", "expect": {"bad_input"} or {"action",
 // "step", "matched", "undecided", "missing": {rule: [fact, ...]},
-// "refer_to", "capped"}} (and "why", for people).
+// "refer_to", "warned"}} (and "why", for people).
 inline absl::StatusOr<OracleCase> ParseCase(const std::string& line) {
   namespace pb = ::google::protobuf;
   pb::Struct object;
@@ -120,7 +131,7 @@ inline absl::StatusOr<OracleCase> ParseCase(const std::string& line) {
     return c;
   }
   for (const char* key : {"action", "step", "matched", "undecided", "missing",
-                          "refer_to", "capped"}) {
+                          "refer_to", "warned"}) {
     if (!expect.contains(key)) {
       return absl::InvalidArgumentError(absl::StrCat("expect needs ", key));
     }
@@ -141,7 +152,7 @@ inline absl::StatusOr<OracleCase> ParseCase(const std::string& line) {
       Describe(expect.at("action").string_value(),
                static_cast<int>(expect.at("step").number_value()),
                Strings(expect.at("matched")), std::move(undecided),
-               Strings(expect.at("refer_to")), Strings(expect.at("capped")));
+               Strings(expect.at("refer_to")), Strings(expect.at("warned")));
   return c;
 }
 

@@ -16,6 +16,18 @@ import generate  # noqa: E402
 import spec_oracle  # noqa: E402
 
 
+def warning_kind(warning):
+    """What a warning of the oracle's is about, in corpus.h's terms."""
+    if warning.endswith("-> STAY"):  # "STEP_UP at step 4 -> STAY"
+        return "capped " + warning.split()[0]
+    instrument = warning.split(":")[0]
+    if warning.endswith(": prorated"):
+        return "prorated " + instrument
+    if warning.endswith("no total"):
+        return "no_total " + instrument
+    raise ValueError(f"unknown warning: {warning}")
+
+
 def main():
     seed, count = int(sys.argv[1]), int(sys.argv[2])
     for case in generate.requests(seed, count):
@@ -25,9 +37,7 @@ def main():
         else:
             expect = {k: d[k] for k in ("action", "step", "matched", "undecided", "missing",
                                         "refer_to")}
-            # "STEP_UP at step 4 -> STAY": the step change capped at an end of
-            # the ladder, which the Decision must warn about
-            expect["capped"] = [w.split()[0] for w in d["warnings"] if w.endswith("-> STAY")]
+            expect["warned"] = sorted(warning_kind(w) for w in d["warnings"])
             expect["why"] = d["why"]
         print(json.dumps({"name": case["name"], "request": case["request"], "expect": expect},
                          sort_keys=True, separators=(",", ":")))

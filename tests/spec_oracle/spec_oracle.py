@@ -203,6 +203,8 @@ def score(adm, errors):
             computed = s
         elif missing <= spec["allow_missing"]:
             computed = round_half_up(Fraction(s * n, len(answered)))
+            # The Decision's warnings name prorated scores (architecture §2).
+            warns.append(f"{inst}: prorated")
         if computed is not ABSENT:
             if given_total is not None and given_total != computed:
                 errors.append(f"{inst}: total {given_total} disagrees with items ({computed})")
@@ -217,8 +219,7 @@ def score(adm, errors):
                 # "the sent total is kept"; changed to the product's
                 # documented choice, docs/default-bundle.md choice 13.)
                 total = ABSENT
-            else:
-                warns.append(f"{inst}: too many items missing, no total")
+            warns.append(f"{inst}: too many items missing, no total")
     else:
         total = given_total
     return dict(items=items, total=total, warns=warns)
