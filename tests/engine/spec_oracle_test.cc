@@ -9,7 +9,8 @@
 // flags, every step and the week thresholds, bad input) are stored beside
 // the requests in testdata/spec_oracle/cases.jsonl. Each request must get,
 // from Evaluate on rules/, the same action, recommended step, matched rules,
-// undecided rules and referrals, or be bad input on both sides.
+// undecided rules with the facts each lacked, referrals and warnings
+// (tests/spec_oracle/corpus.h), or be bad input on both sides.
 //
 // A difference is either an engine or bundle bug or a reading of the spec on
 // which the two disagree; tests/spec_oracle/README.md lists the readings.
