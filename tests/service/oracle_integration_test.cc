@@ -8,9 +8,10 @@
 // outcomes in-process; this one checks that nothing between the wire and
 // the engine changes them: JSON and protobuf parsing, the per-call arenas
 // and pooled answers that calls reuse one after another, idempotency keys,
-// the audit record built from the answer — and that the records are enough
-// to make every decision again (`stepwise replay` against the same bundle
-// changes none).
+// the audit record built from the answer, a repeated request_id answered
+// from the first decision without a second record — and that the records
+// are enough to make every decision again (`stepwise replay` against the
+// same bundle changes none).
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -121,6 +122,28 @@ TEST(ServerOracleTest, EveryAnswerIsTheSpecsAndIsRecordedAsAnswered) {
   }
   for (std::thread& t : clients) t.join();
 
+  // A repeat of a request_id with the same content is answered with the
+  // first decision and recorded nowhere: every tenth request again.
+  {
+    auto stub = v1::DecisionService::NewStub(channel);
+    for (size_t k = 0; k < cases->size(); k += 10) {
+      if (answers[k].decision_id.empty()) continue;
+      v1::EvaluateRequest request = (*cases)[k].request;
+      request.set_request_id((*cases)[k].name);
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(60));
+      v1::Decision again;
+      const grpc::Status status = stub->Evaluate(&context, request, &again);
+      ASSERT_TRUE(status.ok())
+          << (*cases)[k].name << ": " << status.error_message();
+      EXPECT_EQ(again.decision_id(), answers[k].decision_id)
+          << (*cases)[k].name;
+      EXPECT_EQ(spec_oracle::Describe(again), answers[k].outcome)
+          << (*cases)[k].name;
+    }
+  }
+
   (*server)->Signal(SIGTERM);
   absl::StatusOr<int> exit = (*server)->Wait();
   ASSERT_TRUE(exit.ok()) << exit.status();
@@ -155,7 +178,7 @@ TEST(ServerOracleTest, EveryAnswerIsTheSpecsAndIsRecordedAsAnswered) {
     }
   }
   EXPECT_EQ(differences, 0) << "of " << cases->size() << " requests";
-  // Bad input is never recorded as a decision.
+  // Bad input is never recorded as a decision, nor is a repeat.
   EXPECT_EQ(recorded.size(), static_cast<size_t>(decisions));
 
   const CommandResult verify =
