@@ -47,6 +47,17 @@ struct Answer {
   std::string decision_id;
 };
 
+// Evaluate on the case's request, with the case's name as its request_id.
+grpc::Status Send(v1::DecisionService::Stub& stub, const OracleCase& c,
+                  v1::Decision* decision) {
+  v1::EvaluateRequest request = c.request;
+  request.set_request_id(c.name);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
+  return stub.Evaluate(&context, request, decision);
+}
+
 // decision_id -> outcome, of every decision record in the log.
 std::map<std::string, std::string> RecordedOutcomes(const std::string& dir) {
   namespace pb = ::google::protobuf;
@@ -100,14 +111,8 @@ TEST(ServerOracleTest, EveryAnswerIsTheSpecsAndIsRecordedAsAnswered) {
     clients.emplace_back([&] {
       auto stub = v1::DecisionService::NewStub(channel);
       for (size_t k; (k = next.fetch_add(1)) < cases->size();) {
-        v1::EvaluateRequest request = (*cases)[k].request;
-        request.set_request_id((*cases)[k].name);
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() +
-                             std::chrono::seconds(60));
         v1::Decision decision;
-        const grpc::Status status =
-            stub->Evaluate(&context, request, &decision);
+        const grpc::Status status = Send(*stub, (*cases)[k], &decision);
         Answer& a = answers[k];
         a.code = status.error_code();
         a.message = status.error_message();
@@ -128,13 +133,8 @@ TEST(ServerOracleTest, EveryAnswerIsTheSpecsAndIsRecordedAsAnswered) {
     auto stub = v1::DecisionService::NewStub(channel);
     for (size_t k = 0; k < cases->size(); k += 10) {
       if (answers[k].decision_id.empty()) continue;
-      v1::EvaluateRequest request = (*cases)[k].request;
-      request.set_request_id((*cases)[k].name);
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() +
-                           std::chrono::seconds(60));
       v1::Decision again;
-      const grpc::Status status = stub->Evaluate(&context, request, &again);
+      const grpc::Status status = Send(*stub, (*cases)[k], &again);
       ASSERT_TRUE(status.ok())
           << (*cases)[k].name << ": " << status.error_message();
       EXPECT_EQ(again.decision_id(), answers[k].decision_id)
