@@ -69,13 +69,18 @@ std::map<std::string, std::string> RecordedOutcomes(const std::string& dir) {
       ADD_FAILURE() << "unreadable record: " << line;
       continue;
     }
-    if (record.fields().at("kind").string_value() != "decision") continue;
+    const auto kind = record.fields().find("kind");
+    if (kind == record.fields().end() ||
+        kind->second.string_value() != "decision") {
+      continue;
+    }
+    const auto body = record.fields().find("decision");
     std::string json;
     v1::Decision decision;
     pb::util::JsonParseOptions lenient;
     lenient.ignore_unknown_fields = true;
-    if (!pb::util::MessageToJsonString(
-             record.fields().at("decision").struct_value(), &json)
+    if (body == record.fields().end() ||
+        !pb::util::MessageToJsonString(body->second.struct_value(), &json)
              .ok() ||
         !pb::util::JsonStringToMessage(json, &decision, lenient).ok()) {
       ADD_FAILURE() << "unreadable decision: " << line;
