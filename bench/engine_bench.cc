@@ -27,6 +27,7 @@
 #include "engine/bundle.h"
 #include "engine/compiled_bundle.h"
 #include "engine/decide.h"
+#include "engine/expr/batch.h"
 #include "engine/engine.h"
 #include "engine/facts.h"
 #include "google/protobuf/arena.h"
@@ -279,6 +280,28 @@ void BM_PeerSet_Engine(benchmark::State& state) {
 }
 BENCHMARK(BM_PeerSet_Engine);
 
+// Only the conditions: the batch's true and undecided words and the most
+// severe matched action, without the matched and undecided lists or the hit
+// policy's step. Not a decision the contract allows (it lists nothing); it
+// shows how much of the ratio is the three-valued evaluation of all eight
+// rules itself (docs/BENCHMARKS.md).
+void BM_PeerSet_ConditionsOnly(benchmark::State& state) {
+  const PeerFixture& f = Peer();
+  const expr::Batch& batch = *f.bundle->compiled().decide_plan.batch;
+  if (batch.chunk_count() != 1) std::abort();
+  const expr::Batch::Chunk& chunk = batch.chunks()[0];
+  size_t k = 0;
+  for (auto _ : state) {
+    const expr::Batch::Outcome o = batch.Evaluate(chunk, f.facts[k].data());
+    uint32_t most_severe = batch.MaxLabel(0, o.true_bits);
+    benchmark::DoNotOptimize(most_severe);
+    benchmark::DoNotOptimize(o.undecided_bits);
+    k = (k + 1) & (kPeerTables - 1);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PeerSet_ConditionsOnly);
+
 // ---------------------------------------------------------------------------
 // 2. The default bundle from a request.
 
@@ -510,6 +533,13 @@ class RatioReporter : public benchmark::ConsoleReporter {
           "hand-written "
           "function (goal <= 2.5x)\n",
           1e3 / engine, engine / hand);
+    }
+    const double conditions = ns("BM_PeerSet_ConditionsOnly");
+    if (hand > 0 && conditions > 0) {
+      std::printf(
+          "  peer set, the eight conditions alone (no lists, no hit policy): "
+          "%.2fx the hand-written function\n",
+          conditions / hand);
     }
     const double copy = ns("BM_DefaultBundle_CopyRequest");
     const double eval = ns("BM_DefaultBundle_Evaluate/items:1");
