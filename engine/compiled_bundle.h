@@ -50,9 +50,23 @@ struct DefaultOutcome {
 
 // What Decide runs (decide.cc, PrepareDecide): every rule's condition in one
 // batch, and each rule's Severity(action), 0..5.
+//
+// For a bundle whose rules fit one chunk of the batch, the hit policy's step
+// is looked up rather than looped for, so that Decide has no branch that
+// depends on the facts (a request's answers are as unpredictable as the
+// patient): for each action whose rules argue for a step (its step class:
+// REFER 0, STEP_UP 1, STEP_DOWN 2; 3 for the others, whose tables are zero)
+// and each byte k of the matched rules (rules 8k..8k+7), 256 entries indexed
+// by the byte: the highest fixed to_step among those rules of that action
+// (fixed_step; 0: none) and the highest move relative to the current step
+// (relative_move: the move + 2, i.e. 1 for -1, 2 for 0, 3 for +1; 0: none).
 struct DecidePlan {
   std::unique_ptr<expr::Batch> batch;
   std::vector<uint8_t> severity;
+  bool step_tables = false;
+  uint32_t step_table_bytes = 0;       // bytes of the matched word
+  std::vector<uint8_t> fixed_step;     // [class][byte][256]
+  std::vector<uint8_t> relative_move;  // [class][byte][256]
 };
 
 // Fixed context slots of every fact table.

@@ -144,6 +144,71 @@ void RuleList::Grow(size_t n) {
   capacity_ = static_cast<uint32_t>(capacity);
 }
 
+namespace {
+
+// DecidePlan's step class of an action.
+constexpr uint32_t kNoStepClass = 3;
+uint32_t StepClass(v1::Action action) {
+  switch (action) {
+    case v1::REFER:
+      return 0;
+    case v1::STEP_UP:
+      return 1;
+    case v1::STEP_DOWN:
+      return 2;
+    default:
+      return kNoStepClass;
+  }
+}
+
+// The step class of the most severe matched action, by its severity.
+constexpr uint32_t kStepClassBySeverity[6] = {kNoStepClass, 2, kNoStepClass,
+                                              1,            0, kNoStepClass};
+
+void BuildStepTables(const CompiledBundle& bundle, DecidePlan* plan) {
+  plan->step_tables = false;
+  plan->fixed_step.clear();
+  plan->relative_move.clear();
+  const expr::Batch& batch = *plan->batch;
+  if (batch.chunk_count() != 1 || bundle.max_step > 255) return;
+  const uint32_t bytes = (batch.chunk_size(0) + 7) / 8;
+  const size_t size = size_t{kNoStepClass + 1} * bytes * 256;
+  std::vector<uint8_t> fixed(size, 0);
+  std::vector<uint8_t> relative(size, 0);
+  for (uint32_t i = 0; i < bundle.rules.size(); ++i) {
+    const CompiledRule& rule = bundle.rules[i];
+    const uint32_t step_class = StepClass(rule.action);
+    if (step_class == kNoStepClass) continue;
+    // RuleTarget's cases: the current step, a fixed step, or one step on.
+    int fixed_step = 0;
+    int move = 0;  // + 2; 0: none
+    if (rule.to_step.current) {
+      move = 2;
+    } else if (rule.to_step.step != 0) {
+      if (rule.to_step.step < 0 || rule.to_step.step > 255) return;
+      fixed_step = rule.to_step.step;
+    } else {
+      move = rule.action == v1::STEP_UP     ? 3
+             : rule.action == v1::STEP_DOWN ? 1
+                                            : 2;
+    }
+    const uint32_t bit = i % 8;
+    uint8_t* f = &fixed[(step_class * bytes + i / 8) * 256];
+    uint8_t* r = &relative[(step_class * bytes + i / 8) * 256];
+    for (uint32_t b = 0; b < 256; ++b) {
+      if (((b >> bit) & 1) == 0) continue;
+      f[b] = static_cast<uint8_t>(std::max<int>(f[b], fixed_step));
+      r[b] = static_cast<uint8_t>(std::max<int>(r[b], move));
+    }
+  }
+  plan->step_table_bytes = bytes;
+  plan->fixed_step = std::move(fixed);
+  plan->relative_move = std::move(relative);
+  plan->step_tables = true;
+}
+
+}  // namespace
+
 void PrepareDecide(CompiledBundle* bundle) {
   std::vector<const expr::Program*> programs;
   programs.reserve(bundle->rules.size());
@@ -157,6 +222,7 @@ void PrepareDecide(CompiledBundle* bundle) {
   }
   // Labelled by severity, the batch gives the most severe matched action.
   plan.batch = std::make_unique<expr::Batch>(programs, plan.severity);
+  BuildStepTables(*bundle, &plan);
 }
 
 namespace {
@@ -166,8 +232,10 @@ namespace {
 // without a branch per rule.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t DecideChunk(
     const expr::Batch& batch, const expr::Batch::Chunk& chunk,
-    const expr::Value* slots, uint32_t** m, uint32_t** u) {
+    const expr::Value* slots, uint32_t** m, uint32_t** u,
+    uint64_t* matched_word) {
   const expr::Batch::Outcome outcome = batch.Evaluate(chunk, slots);
+  *matched_word = outcome.true_bits;
   uint64_t matched = outcome.true_bits;
   uint64_t undecided = outcome.undecided_bits;
   uint32_t first = chunk.first;
@@ -187,6 +255,62 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t DecideChunk(
   return most_severe;
 }
 
+// All ones when `b`, else zero.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Mask(bool b) {
+  return -static_cast<int>(b);
+}
+
+// Combine for a bundle with step tables, from the matched rules' word and
+// the most severe matched action's severity: the same outcome, computed
+// with masks rather than branches on what matched (a compiler turns plain
+// selects back into branches, which requests mispredict).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CombineByTable(
+    const CompiledBundle& bundle, uint64_t matched, uint32_t most_severe,
+    int current, CoreDecision* out) {
+  const DecidePlan& plan = bundle.decide_plan;
+  const uint32_t bytes = plan.step_table_bytes;
+  const size_t table = size_t{kStepClassBySeverity[most_severe]} * bytes * 256;
+  const uint8_t* fixed_step = plan.fixed_step.data() + table;
+  const uint8_t* relative_move = plan.relative_move.data() + table;
+  int fixed = 0;
+  int move = 0;
+  for (uint32_t k = 0; k < bytes; ++k) {
+    const uint32_t byte = static_cast<uint32_t>(matched & 0xff);
+    fixed = std::max<int>(fixed, fixed_step[byte]);
+    move = std::max<int>(move, relative_move[byte]);
+    matched >>= 8;
+    fixed_step += 256;
+    relative_move += 256;
+  }
+  // Combine's target: the highest step the winning action's rules argue
+  // for (a relative move of "none" counts as step 0).
+  const int relative = (current + move - 2) & Mask(move != 0);
+  const int target = std::max(fixed, relative);
+
+  const int up = Mask(most_severe == 3);    // STEP_UP
+  const int down = Mask(most_severe == 1);  // STEP_DOWN
+  const int refer = Mask(most_severe == 4);
+  const int up_to = std::min(target, bundle.max_step);
+  const int down_to = std::max(target, 1);
+  const int moves_up = up & Mask(up_to > current);
+  const int moves_down = down & Mask(down_to < current);
+  const int capped_up = up & ~moves_up;
+  const int capped_down = down & ~moves_down;
+  out->step = current + ((target - current) & refer) +
+              ((up_to - current) & moves_up) +
+              ((down_to - current) & moves_down);
+  const int none = Mask(most_severe == 0);
+  const int stay = capped_up | capped_down;
+  const int action = (static_cast<int>(kActionBySeverity[most_severe]) &
+                      ~none & ~stay) |
+                     (static_cast<int>(bundle.default_outcome.action) & none) |
+                     (static_cast<int>(v1::STAY) & stay);
+  out->action = static_cast<v1::Action>(action);
+  out->cap = static_cast<CoreDecision::Cap>(
+      (static_cast<int>(CoreDecision::Cap::kStepUp) & capped_up) |
+      (static_cast<int>(CoreDecision::Cap::kStepDown) & capped_down));
+}
+
 }  // namespace
 
 void Decide(const CompiledBundle& bundle, const expr::Value* slots, int current,
@@ -202,19 +326,26 @@ void Decide(const CompiledBundle& bundle, const expr::Value* slots, int current,
   uint32_t* m = out->matched.Reset(room);
   uint32_t* u = out->undecided.Reset(room);
   uint32_t most_severe;
+  uint64_t matched;
   const std::vector<expr::Batch::Chunk>& chunks = batch->chunks();
   if (ABSL_PREDICT_TRUE(chunks.size() == 1)) {
     // Up to 63 rules: no loop over chunks to keep registers for.
-    most_severe = DecideChunk(*batch, chunks[0], slots, &m, &u);
+    most_severe = DecideChunk(*batch, chunks[0], slots, &m, &u, &matched);
+    out->matched.CommitTo(m);
+    out->undecided.CommitTo(u);
+    if (ABSL_PREDICT_TRUE(bundle.decide_plan.step_tables)) {
+      CombineByTable(bundle, matched, most_severe, current, out);
+      return;
+    }
   } else {
     most_severe = 0;
     for (const expr::Batch::Chunk& chunk : chunks) {
-      most_severe =
-          std::max(most_severe, DecideChunk(*batch, chunk, slots, &m, &u));
+      most_severe = std::max(
+          most_severe, DecideChunk(*batch, chunk, slots, &m, &u, &matched));
     }
+    out->matched.CommitTo(m);
+    out->undecided.CommitTo(u);
   }
-  out->matched.CommitTo(m);
-  out->undecided.CommitTo(u);
   Combine(bundle, current, kActionBySeverity[most_severe], out);
 }
 

@@ -263,6 +263,30 @@ TEST(DecideTest, BatchAgreesWithOneByOneOnGeneratedBundlesOfManyChunks) {
   }
 }
 
+// Bundles of one chunk take the hit policy's step from tables (decide.cc,
+// CombineByTable) instead of Combine's loop: every action, with and without
+// a target step, against the reference at every current step.
+TEST(DecideTest, BatchAgreesWithOneByOneOnGeneratedBundlesOfOneChunk) {
+  absl::StatusOr<BundleFiles> instruments = ReadBundleFiles(
+      (std::filesystem::path(STEPWISE_SOURCE_DIR) / "rules").string());
+  ASSERT_TRUE(instruments.ok()) << instruments.status();
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    BundleFiles files;
+    for (const auto& [path, text] : *instruments) {
+      if (path.rfind("instruments/", 0) == 0) files[path] = text;
+    }
+    // At most three bits a rule (itself and two nested chains): one chunk.
+    files["ruleset.yaml"] =
+        GeneratedRuleset(1000 + seed, 3 + static_cast<int>(seed));
+    const LoadResult loaded = CompileBundle(files);
+    ASSERT_TRUE(loaded.ok()) << FormatDiagnostics(loaded.diagnostics);
+    const CompiledBundle& b = loaded.bundle->compiled();
+    ASSERT_EQ(b.decide_plan.batch->chunk_count(), 1u);
+    ASSERT_TRUE(b.decide_plan.step_tables);
+    ExpectSame(b, 200 + seed, 3000);
+  }
+}
+
 TEST(DecideTest, RuleListGrowsPastItsInlineCapacity) {
   RuleList list;
   for (uint32_t i = 0; i < 200; ++i) list.push_back(i);
