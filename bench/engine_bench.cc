@@ -355,50 +355,51 @@ PeerFixture& Peer() {
   return *fixture;
 }
 
-// The hand-written function and the engine decide the same tables in the
-// same order; only the order differs between the two pairs.
-void PeerHandWritten(benchmark::State& state,
-                     const std::vector<uint16_t>& order) {
-  const PeerFixture& f = Peer();
+// Every peer-set benchmark: `decide(k)` for the tables `order` names, the
+// first `period` of them over and over. The hand-written functions and the
+// engine decide the same tables in the same order.
+template <typename Decide>
+void TimePeer(benchmark::State& state, const std::vector<uint16_t>& order,
+              size_t period, Decide decide) {
   size_t i = 0;
   for (auto _ : state) {
-    HandDecision d = HandDecide(f.hand[order[i]]);
-    benchmark::DoNotOptimize(d);
-    i = (i + 1) & (kPeerOrder - 1);
+    decide(order[i]);
+    i = i + 1 == period ? 0 : i + 1;
   }
   state.SetItemsProcessed(state.iterations());
+}
+
+void PeerHandWritten(benchmark::State& state,
+                     const std::vector<uint16_t>& order, size_t period) {
+  const PeerFixture& f = Peer();
+  TimePeer(state, order, period, [&f](size_t k) {
+    HandDecision d = HandDecide(f.hand[k]);
+    benchmark::DoNotOptimize(d);
+  });
 }
 
 void PeerEngine(benchmark::State& state, const std::vector<uint16_t>& order) {
   const PeerFixture& f = Peer();
   const engine::CompiledBundle& b = f.bundle->compiled();
   engine::CoreDecision core;
-  size_t i = 0;
-  for (auto _ : state) {
-    const size_t k = order[i];
+  TimePeer(state, order, kPeerOrder, [&](size_t k) {
     engine::Decide(b, f.facts[k].data(), f.steps[k], &core);
     benchmark::DoNotOptimize(core.action);
     benchmark::DoNotOptimize(core.step);
-    i = (i + 1) & (kPeerOrder - 1);
-  }
-  state.SetItemsProcessed(state.iterations());
+  });
 }
 
 void BM_PeerSet_HandWritten(benchmark::State& state) {
-  PeerHandWritten(state, RandomPeerOrder());
+  PeerHandWritten(state, RandomPeerOrder(), kPeerOrder);
 }
 BENCHMARK(BM_PeerSet_HandWritten);
 
 void BM_PeerSet_HandWrittenBranchFree(benchmark::State& state) {
   const PeerFixture& f = Peer();
-  const std::vector<uint16_t>& order = RandomPeerOrder();
-  size_t i = 0;
-  for (auto _ : state) {
-    HandDecision d = HandDecideBranchFree(f.flat[order[i]]);
+  TimePeer(state, RandomPeerOrder(), kPeerOrder, [&f](size_t k) {
+    HandDecision d = HandDecideBranchFree(f.flat[k]);
     benchmark::DoNotOptimize(d);
-    i = (i + 1) & (kPeerOrder - 1);
-  }
-  state.SetItemsProcessed(state.iterations());
+  });
 }
 BENCHMARK(BM_PeerSet_HandWrittenBranchFree);
 
@@ -408,7 +409,7 @@ void BM_PeerSet_Engine(benchmark::State& state) {
 BENCHMARK(BM_PeerSet_Engine);
 
 void BM_PeerSet_HandWritten_FixedCycle(benchmark::State& state) {
-  PeerHandWritten(state, CyclicPeerOrder());
+  PeerHandWritten(state, CyclicPeerOrder(), kPeerOrder);
 }
 BENCHMARK(BM_PeerSet_HandWritten_FixedCycle);
 
@@ -420,16 +421,8 @@ BENCHMARK(BM_PeerSet_Engine_FixedCycle);
 // The hand-written function over the first `range(0)` decisions of the
 // random order, repeated: how long a cycle the branch predictor learns.
 void BM_PeerSet_HandWritten_Cycle(benchmark::State& state) {
-  const PeerFixture& f = Peer();
-  const std::vector<uint16_t>& order = RandomPeerOrder();
-  const size_t period = static_cast<size_t>(state.range(0));
-  size_t i = 0;
-  for (auto _ : state) {
-    HandDecision d = HandDecide(f.hand[order[i]]);
-    benchmark::DoNotOptimize(d);
-    i = i + 1 == period ? 0 : i + 1;
-  }
-  state.SetItemsProcessed(state.iterations());
+  PeerHandWritten(state, RandomPeerOrder(),
+                  static_cast<size_t>(state.range(0)));
 }
 BENCHMARK(BM_PeerSet_HandWritten_Cycle)->Arg(128)->Arg(2048)->Arg(8192);
 
@@ -443,17 +436,12 @@ void BM_PeerSet_ConditionsOnly(benchmark::State& state) {
   const expr::Batch& batch = *f.bundle->compiled().decide_plan.batch;
   if (batch.chunk_count() != 1) std::abort();
   const expr::Batch::Chunk& chunk = batch.chunks()[0];
-  const std::vector<uint16_t>& order = RandomPeerOrder();
-  size_t i = 0;
-  for (auto _ : state) {
-    const expr::Batch::Outcome o =
-        batch.Evaluate(chunk, f.facts[order[i]].data());
+  TimePeer(state, RandomPeerOrder(), kPeerOrder, [&](size_t k) {
+    const expr::Batch::Outcome o = batch.Evaluate(chunk, f.facts[k].data());
     uint32_t most_severe = batch.MaxLabel(0, o.true_bits);
     benchmark::DoNotOptimize(most_severe);
     benchmark::DoNotOptimize(o.undecided_bits);
-    i = (i + 1) & (kPeerOrder - 1);
-  }
-  state.SetItemsProcessed(state.iterations());
+  });
 }
 BENCHMARK(BM_PeerSet_ConditionsOnly);
 
