@@ -30,8 +30,8 @@
 #include "engine/bundle.h"
 #include "engine/compiled_bundle.h"
 #include "engine/decide.h"
-#include "engine/expr/batch.h"
 #include "engine/engine.h"
+#include "engine/expr/batch.h"
 #include "engine/facts.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/util/json_util.h"
@@ -141,22 +141,29 @@ HandDecision HandDecide(const HandFacts& f) {
 struct FlatFacts {
   int64_t phq9_item9, phq9_total, gad7_total, phq15_total;
   double phq9_pct, gad7_pct, phq15_pct;
-  uint32_t has_item9, has_phq9, has_gad7, has_phq15, has_phq9_pct,
-      has_gad7_pct, has_phq15_pct;
+  uint32_t has_item9, has_phq9, has_gad7, has_phq15, has_phq9_pct, has_gad7_pct,
+      has_phq15_pct;
   int64_t step;
   double weeks;
 };
 
 FlatFacts Flatten(const HandFacts& f) {
-  return FlatFacts{
-      f.phq9_item9.value_or(0),  f.phq9_total.value_or(0),
-      f.gad7_total.value_or(0),  f.phq15_total.value_or(0),
-      f.phq9_pct.value_or(0),    f.gad7_pct.value_or(0),
-      f.phq15_pct.value_or(0),   f.phq9_item9.has_value(),
-      f.phq9_total.has_value(),  f.gad7_total.has_value(),
-      f.phq15_total.has_value(), f.phq9_pct.has_value(),
-      f.gad7_pct.has_value(),    f.phq15_pct.has_value(),
-      f.step,                    f.weeks};
+  return FlatFacts{f.phq9_item9.value_or(0),
+                   f.phq9_total.value_or(0),
+                   f.gad7_total.value_or(0),
+                   f.phq15_total.value_or(0),
+                   f.phq9_pct.value_or(0),
+                   f.gad7_pct.value_or(0),
+                   f.phq15_pct.value_or(0),
+                   f.phq9_item9.has_value(),
+                   f.phq9_total.has_value(),
+                   f.gad7_total.has_value(),
+                   f.phq15_total.has_value(),
+                   f.phq9_pct.has_value(),
+                   f.gad7_pct.has_value(),
+                   f.phq15_pct.has_value(),
+                   f.step,
+                   f.weeks};
 }
 
 // The peer rules written by hand without a branch on the facts: every
@@ -171,20 +178,20 @@ HandDecision HandDecideBranchFree(const FlatFacts& f) {
   const uint32_t p3 = f.has_gad7 & (f.gad7_total >= 15);
   const uint32_t p4 = f.has_phq15 & (f.phq15_total >= 15) & w8 &
                       f.has_phq15_pct & (f.phq15_pct > -0.5);
-  const uint32_t p5 = f.has_phq9 & (f.phq9_total >= 10) & w6 &
-                      f.has_phq9_pct & (f.phq9_pct > -0.25);
+  const uint32_t p5 = f.has_phq9 & (f.phq9_total >= 10) & w6 & f.has_phq9_pct &
+                      (f.phq9_pct > -0.25);
   const uint32_t p6 = f.has_gad7 & (f.gad7_total >= 10) & w8 &
                       ((f.has_gad7_pct & (f.gad7_pct > -0.5)) | (f.step == 1));
   const uint32_t p7 = f.has_phq9_pct & (f.phq9_pct <= -0.5);
   const uint32_t p8 = f.has_phq9 & (f.phq9_total < 5) & f.has_gad7 &
                       (f.gad7_total < 5) & w12 & (f.step > 1);
   // Bit 0 always set: "nothing matched" is the lowest.
-  const uint32_t bits = p1 << 5 | (p2 | p3) << 4 | (p4 | p5 | p6) << 3 |
-                        p7 << 2 | p8 << 1 | 1u;
+  const uint32_t bits =
+      p1 << 5 | (p2 | p3) << 4 | (p4 | p5 | p6) << 3 | p7 << 2 | p8 << 1 | 1u;
   const int top = 31 - __builtin_clz(bits);
-  static constexpr v1::Action kAction[6] = {v1::STAY,    v1::STEP_DOWN,
-                                            v1::STAY,    v1::STEP_UP,
-                                            v1::REFER,   v1::URGENT_SAFETY};
+  static constexpr v1::Action kAction[6] = {v1::STAY,  v1::STEP_DOWN,
+                                            v1::STAY,  v1::STEP_UP,
+                                            v1::REFER, v1::URGENT_SAFETY};
   static constexpr int kDelta[6] = {0, -1, 0, 1, 0, 0};
   const int step = static_cast<int>(f.step);
   const int moves = ((top == 3) & (step < 4)) | ((top == 1) & (step > 1));

@@ -162,8 +162,8 @@ uint32_t StepClass(v1::Action action) {
 }
 
 // The step class of the most severe matched action, by its severity.
-constexpr uint32_t kStepClassBySeverity[6] = {kNoStepClass, 2, kNoStepClass,
-                                              1,            0, kNoStepClass};
+constexpr uint32_t kStepClassBySeverity[6] = {
+    kNoStepClass, 2, kNoStepClass, 1, 0, kNoStepClass};
 
 void BuildStepTables(const CompiledBundle& bundle, DecidePlan* plan) {
   plan->step_tables = false;
@@ -301,10 +301,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CombineByTable(
               ((down_to - current) & moves_down);
   const int none = Mask(most_severe == 0);
   const int stay = capped_up | capped_down;
-  const int action = (static_cast<int>(kActionBySeverity[most_severe]) &
-                      ~none & ~stay) |
-                     (static_cast<int>(bundle.default_outcome.action) & none) |
-                     (static_cast<int>(v1::STAY) & stay);
+  const int action =
+      (static_cast<int>(kActionBySeverity[most_severe]) & ~none & ~stay) |
+      (static_cast<int>(bundle.default_outcome.action) & none) |
+      (static_cast<int>(v1::STAY) & stay);
   out->action = static_cast<v1::Action>(action);
   out->cap = static_cast<CoreDecision::Cap>(
       (static_cast<int>(CoreDecision::Cap::kStepUp) & capped_up) |
