@@ -1,6 +1,7 @@
 #include "engine/decide.h"
 
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <vector>
 
@@ -148,7 +149,7 @@ namespace {
 
 // DecidePlan's step class of an action.
 constexpr uint32_t kNoStepClass = 3;
-uint32_t StepClass(v1::Action action) {
+constexpr uint32_t StepClass(v1::Action action) {
   switch (action) {
     case v1::REFER:
       return 0;
@@ -162,15 +163,20 @@ uint32_t StepClass(v1::Action action) {
 }
 
 // The step class of the most severe matched action, by its severity.
-constexpr uint32_t kStepClassBySeverity[6] = {
-    kNoStepClass, 2, kNoStepClass, 1, 0, kNoStepClass};
+constexpr auto kStepClassBySeverity = [] {
+  std::array<uint32_t, 6> classes{};
+  for (size_t s = 0; s < classes.size(); ++s) {
+    classes[s] = StepClass(kActionBySeverity[s]);
+  }
+  return classes;
+}();
 
 void BuildStepTables(const CompiledBundle& bundle, DecidePlan* plan) {
   plan->step_tables = false;
   plan->fixed_step.clear();
   plan->relative_move.clear();
   const expr::Batch& batch = *plan->batch;
-  if (batch.chunk_count() != 1 || bundle.max_step > 255) return;
+  if (batch.chunk_count() != 1) return;
   const uint32_t bytes = (batch.chunk_size(0) + 7) / 8;
   const size_t size = size_t{kNoStepClass + 1} * bytes * 256;
   std::vector<uint8_t> fixed(size, 0);
@@ -179,19 +185,16 @@ void BuildStepTables(const CompiledBundle& bundle, DecidePlan* plan) {
     const CompiledRule& rule = bundle.rules[i];
     const uint32_t step_class = StepClass(rule.action);
     if (step_class == kNoStepClass) continue;
-    // RuleTarget's cases: the current step, a fixed step, or one step on.
-    int fixed_step = 0;
-    int move = 0;  // + 2; 0: none
-    if (rule.to_step.current) {
-      move = 2;
-    } else if (rule.to_step.step != 0) {
-      if (rule.to_step.step < 0 || rule.to_step.step > 255) return;
-      fixed_step = rule.to_step.step;
-    } else {
-      move = rule.action == v1::STEP_UP     ? 3
-             : rule.action == v1::STEP_DOWN ? 1
-                                            : 2;
-    }
+    // What RuleTarget says the rule argues for, at two current steps: the
+    // same step at both is a fixed to_step, else a move relative to the
+    // current step.
+    constexpr int kAt = 100;
+    const int at = RuleTarget(rule, kAt);
+    const bool is_fixed = at == RuleTarget(rule, kAt + 1);
+    const int fixed_step = is_fixed ? at : 0;
+    const int move = is_fixed ? 0 : at - kAt + 2;  // + 2; 0: none
+    // What the tables cannot hold leaves the bundle to Combine's loop.
+    if (fixed_step < 0 || fixed_step > 255 || move < 0 || move > 3) return;
     const uint32_t bit = i % 8;
     uint8_t* f = &fixed[(step_class * bytes + i / 8) * 256];
     uint8_t* r = &relative[(step_class * bytes + i / 8) * 256];
@@ -287,9 +290,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CombineByTable(
   const int relative = (current + move - 2) & Mask(move != 0);
   const int target = std::max(fixed, relative);
 
-  const int up = Mask(most_severe == 3);    // STEP_UP
-  const int down = Mask(most_severe == 1);  // STEP_DOWN
-  const int refer = Mask(most_severe == 4);
+  const v1::Action winner = kActionBySeverity[most_severe];
+  const int up = Mask(winner == v1::STEP_UP);
+  const int down = Mask(winner == v1::STEP_DOWN);
+  const int refer = Mask(winner == v1::REFER);
   const int up_to = std::min(target, bundle.max_step);
   const int down_to = std::max(target, 1);
   const int moves_up = up & Mask(up_to > current);
@@ -301,10 +305,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CombineByTable(
               ((down_to - current) & moves_down);
   const int none = Mask(most_severe == 0);
   const int stay = capped_up | capped_down;
-  const int action =
-      (static_cast<int>(kActionBySeverity[most_severe]) & ~none & ~stay) |
-      (static_cast<int>(bundle.default_outcome.action) & none) |
-      (static_cast<int>(v1::STAY) & stay);
+  const int action = (static_cast<int>(winner) & ~none & ~stay) |
+                     (static_cast<int>(bundle.default_outcome.action) & none) |
+                     (static_cast<int>(v1::STAY) & stay);
   out->action = static_cast<v1::Action>(action);
   out->cap = static_cast<CoreDecision::Cap>(
       (static_cast<int>(CoreDecision::Cap::kStepUp) & capped_up) |
